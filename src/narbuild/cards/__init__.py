@@ -1,0 +1,1 @@
+"""Stage package: cards (see the README)."""

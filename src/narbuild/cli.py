@@ -1,0 +1,171 @@
+"""The ``narbuild`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from narbuild import __version__
+from narbuild.errors import NarbuildError, NotBuiltYet
+from narbuild.workspace import ENV_VAR, Workspace, default_root
+
+
+class Context:
+    """Options shared by every subcommand."""
+
+    def __init__(self, workdir: str | None, as_json: bool, quiet: bool) -> None:
+        self.workdir = workdir
+        self.as_json = as_json
+        self.quiet = quiet
+
+    def workspace(self, create: bool = False) -> Workspace:
+        return Workspace(self.workdir or default_root(), create=create)
+
+    def emit(self, summary: dict[str, Any], render: Callable[[dict[str, Any]], None]) -> None:
+        """Print a command's summary: JSON on stdout with --json, else a human rendering."""
+        if self.as_json:
+            click.echo(json.dumps(summary, indent=2, default=str))
+        else:
+            render(summary)
+
+
+@contextmanager
+def progress(ctx: Context, description: str, total: int | None = None):
+    """A rich progress bar on an interactive stderr; a no-op advance function otherwise."""
+    if ctx.quiet or ctx.as_json or not sys.stderr.isatty():
+        yield lambda *_: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from rich.console import Console
+
+    columns = ["{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda *_: bar.advance(task)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="narbuild")
+@click.option("--workdir", "-w", type=click.Path(file_okay=False), default=None,
+              help=f"Workspace folder holding every table [env {ENV_VAR}; default ./narbuild-data].")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.pass_context
+def cli(click_ctx: click.Context, workdir: str | None, as_json: bool, quiet: bool) -> None:
+    """Build, embed and publish neural-architecture graphs for Neural Architecture Retrieval.
+
+    \b
+    Pipeline (each stage reads the previous stage's tables in the workspace):
+      crawl -> trace -> preprocess -> embed -> eval -> push
+      gen-nas (DARTS-space networks) feeds preprocess, embed and eval too.
+    """
+    click_ctx.obj = Context(workdir, as_json, quiet)
+
+
+@cli.command()
+@click.option("--source", "-s", "sources", multiple=True,
+              type=click.Choice(["timm", "torchvision", "transformers", "hf-hub", "torch-hub"]),
+              help="Model source (repeatable). Default: the offline registries "
+                   "timm, torchvision and transformers.")
+@click.option("--include", multiple=True, metavar="PATTERN",
+              help="Keep model ids matching this fnmatch pattern (repeatable), e.g. 'timm:resnet*'.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Drop model ids matching this fnmatch pattern (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="At most N models per source.")
+@click.option("--task", default=None, help="Keep only this task, e.g. image-classification.")
+@click.option("--hub-library", default=None, help="hf-hub: only models of this library.")
+@click.option("--hub-pipeline-tag", default=None, help="hf-hub: only this pipeline tag.")
+@click.option("--hub-sort", default="downloads", show_default=True, help="hf-hub: listing order.")
+@click.option("--hub-search", default=None, help="hf-hub: free-text search on model ids.")
+@click.option("--repo", "repos", multiple=True, metavar="OWNER/NAME|DIR",
+              help="torch-hub: GitHub repo or local folder with a hubconf.py (repeatable).")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Allow listing torch-hub entry points and building models that run repo code.")
+@click.option("--token", default=None, envvar="HF_TOKEN", show_envvar=True,
+              help="Hugging Face token (never printed or stored).")
+@click.pass_obj
+def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub_pipeline_tag,
+          hub_sort, hub_search, repos, trust_remote_code, token) -> None:
+    """Enumerate models into the manifest table (one row per model to trace).
+
+    \b
+    Examples:
+      narbuild crawl                                   # timm + torchvision + transformers
+      narbuild crawl -s timm --include 'timm:resnet*'
+      narbuild crawl -s hf-hub --hub-library timm --limit 200   # needs the network
+    """
+    from narbuild.crawler import OFFLINE_SOURCES
+    from narbuild.crawler import crawl as run_crawl
+
+    options = {
+        "hf_hub": {"library": hub_library, "pipeline_tag": hub_pipeline_tag, "sort": hub_sort,
+                   "search": hub_search, "token": token, "limit": limit},
+        "torch_hub": {"repos": list(repos), "trust_remote_code": trust_remote_code},
+    }
+    ws = ctx.workspace(create=True)
+    with progress(ctx, "crawling") as advance:
+        summary = run_crawl(ws, sources or OFFLINE_SOURCES, include, exclude, limit, task,
+                            options, on_row=advance)
+
+    def render(s: dict[str, Any]) -> None:
+        for source, count in s["per_source"].items():
+            errors = s["errors"].get(source, 0)
+            click.echo(f"  {source:<14}{count:>6} models" + (f"  ({errors} error rows)" if errors else ""))
+        click.echo(f"manifest: {s['total_rows']} rows in {ws.root / 'manifest'} "
+                   f"({s['written']} written in {s['seconds']:.1f} s)")
+
+    ctx.emit(summary.as_dict(), render)
+
+
+def _not_built(name: str, issue: str) -> click.Command:
+    @click.command(name=name, context_settings={"ignore_unknown_options": True,
+                                                "allow_extra_args": True})
+    def command() -> None:
+        raise NotBuiltYet(f"`narbuild {name}` is not built yet in narbuild {__version__}",
+                          f"it is planned: {issue}")
+
+    command.help = f"{issue[0].upper()}{issue[1:]} (not built yet)."
+    return command
+
+
+for _name, _what in [
+    ("trace", "trace each manifest model's autograd graph into the graphs table"),
+    ("preprocess", "map operators to the NAR vocabulary, label, mine motifs, split"),
+    ("gen-nas", "generate DARTS-space networks in edit-distance classes"),
+    ("embed", "embed graphs with the bundled encoder"),
+    ("eval", "report MRR/MAP/NDCG of every method on the real and NAS sets"),
+    ("push", "publish the tables as a Hub dataset with a dataset card"),
+]:
+    if _name not in cli.commands:
+        cli.add_command(_not_built(_name, _what))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and a non-zero exit, no traceback."""
+    try:
+        cli.main(args=argv, prog_name="narbuild", standalone_mode=False)
+    except NarbuildError as exc:
+        click.echo(f"narbuild: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("narbuild: interrupted; rows already written are kept, re-run to resume",
+                   err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("narbuild: interrupted; rows already written are kept, re-run to resume",
+                   err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""torchvision: every model in ``torchvision.models.list_models()``, with its task and the
+published parameter and GFLOPS figures of its default weights (an oracle for tracing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from narbuild.crawler.base import manifest_row
+
+# torchvision.models sub-package -> task.
+_TASKS = {
+    "detection": "object-detection",
+    "segmentation": "image-segmentation",
+    "video": "video-classification",
+    "optical_flow": "optical-flow",
+    "quantization": "quantized-image-classification",
+}
+
+
+def task_of(builder_module: str) -> str:
+    """Task from a builder's module, e.g. 'torchvision.models.detection.ssd' -> detection."""
+    parts = builder_module.split(".")
+    sub = parts[2] if len(parts) > 3 else ""
+    return _TASKS.get(sub, "image-classification")
+
+
+def _weights_facts(name: str) -> dict[str, Any]:
+    """Input size and published figures of the default weights, when the model has weights."""
+    from torchvision.models import get_model_weights
+
+    try:
+        weights = get_model_weights(name).DEFAULT
+    except (KeyError, ValueError, AttributeError):
+        return {}
+    meta = weights.meta
+    facts: dict[str, Any] = {"weights": str(weights)}
+    for key in ("num_params", "_ops", "min_size", "_file_size"):
+        if key in meta:
+            facts[key] = meta[key]
+    if "categories" in meta and meta["categories"] is not None:
+        facts["num_classes"] = len(meta["categories"])
+    transforms = getattr(weights.transforms, "keywords", {}) or {}
+    for key in ("crop_size", "resize_size"):
+        if key in transforms:
+            facts[key] = transforms[key]
+    return facts
+
+
+def iter_torchvision() -> Iterator[dict[str, Any]]:
+    """Yield one manifest row per torchvision model builder."""
+    from torchvision.models import get_model_builder, list_models
+
+    for name in list_models():
+        module = get_model_builder(name).__module__
+        facts = _weights_facts(name)
+        config: dict[str, Any] = {"builder": name}
+        if "num_classes" in facts:
+            config["num_classes"] = facts["num_classes"]
+        if "crop_size" in facts:
+            config["image_size"] = facts["crop_size"]
+        yield manifest_row(
+            "torchvision", name, config,
+            task=task_of(module), library="torchvision",
+            module=module.removeprefix("torchvision.models."),
+            metadata={"reference": facts} if facts else {},
+        )

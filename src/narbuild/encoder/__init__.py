@@ -1,0 +1,1 @@
+"""Stage package: encoder (see the README)."""

@@ -1,0 +1,1 @@
+"""Stage package: nasgen (see the README)."""

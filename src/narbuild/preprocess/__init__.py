@@ -1,0 +1,1 @@
+"""Stage package: preprocess (see the README)."""

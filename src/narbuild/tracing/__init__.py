@@ -1,0 +1,1 @@
+"""Stage package: tracing (see the README)."""

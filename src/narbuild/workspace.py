@@ -1,0 +1,248 @@
+"""The workspace: one folder that holds every stage's tables as Parquet.
+
+A table is a folder of Parquet part files. Writers only ever *add* a part (written to a temporary
+name, then renamed), so a crash or SIGKILL never leaves a half-written row behind; readers merge
+the parts and keep the last row per key. :meth:`Table.compact` folds the parts into one file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from narbuild import schemas
+from narbuild.errors import WorkspaceError
+
+MARKER = "narbuild-workspace.json"
+ENV_VAR = "NARBUILD_HOME"
+DEFAULT_DIR = "narbuild-data"
+
+
+def default_root() -> Path:
+    """The workspace folder: ``$NARBUILD_HOME`` or ``./narbuild-data``."""
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_DIR)
+
+
+class Workspace:
+    """A narbuild workspace folder.
+
+    Args:
+        root: the folder; defaults to :func:`default_root`.
+        create: create the folder (and its marker) when missing. Without it a missing
+            workspace is a :class:`WorkspaceError`.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, create: bool = False) -> None:
+        self.root = Path(root) if root is not None else default_root()
+        self._check(create)
+
+    def _check(self, create: bool) -> None:
+        marker = self.root / MARKER
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"workspace {self.root} is a file, not a folder",
+                                 "pass another --workdir")
+        if marker.exists():
+            try:
+                json.loads(marker.read_text())
+            except (OSError, ValueError) as exc:
+                raise WorkspaceError(f"workspace marker {marker} is unreadable: {exc}",
+                                     "restore it or pick another --workdir") from exc
+            return
+        if self.root.exists() and any(self.root.iterdir()):
+            raise WorkspaceError(
+                f"{self.root} is not a narbuild workspace (no {MARKER}, but it is not empty)",
+                "pass an empty or new folder with --workdir / NARBUILD_HOME",
+            )
+        if not create:
+            raise WorkspaceError(f"no narbuild workspace at {self.root}",
+                                 "run `narbuild crawl` first or pass --workdir")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            _atomic_write_text(marker, json.dumps({"format": "narbuild-workspace",
+                                                   "schema_version": schemas.SCHEMA_VERSION}))
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create workspace {self.root}: {exc.strerror}",
+                                 "pick a writable --workdir") from exc
+
+    def table(self, name: str) -> Table:
+        """The table ``name`` (see :data:`narbuild.schemas.TABLES`)."""
+        schema, key = schemas.TABLES[name]
+        return Table(self.root / name, name, schema, key)
+
+    def state_path(self, name: str) -> Path:
+        """A JSON file for a stage's resumable state (e.g. a Hub listing cursor)."""
+        (self.root / "state").mkdir(exist_ok=True)
+        return self.root / "state" / f"{name}.json"
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+
+class Table:
+    """A keyed Parquet table stored as a folder of append-only part files."""
+
+    def __init__(self, path: Path, name: str, schema: pa.Schema, key: str) -> None:
+        self.path, self.name, self.schema, self.key = path, name, schema, key
+
+    def parts(self) -> list[Path]:
+        """Part files in write order (names sort by write time)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(self.path.rglob("*.parquet"))
+
+    def exists(self) -> bool:
+        return bool(self.parts())
+
+    def append(self, rows: Iterable[Mapping[str, Any]] | pa.Table, subdir: str = "") -> Path | None:
+        """Add rows as a new part file, atomically. Returns the file, or None for no rows."""
+        table = rows if isinstance(rows, pa.Table) else self.to_arrow(rows)
+        if table.num_rows == 0:
+            return None
+        folder = self.path / subdir if subdir else self.path
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"part-{_sortable_stamp()}.parquet"
+        write_parquet_atomic(table, target)
+        return target
+
+    def to_arrow(self, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+        """Rows (dicts) as an Arrow table of this table's schema; missing columns are null."""
+        rows = list(rows)
+        columns = {f.name: [r.get(f.name) for r in rows] for f in self.schema}
+        return pa.Table.from_pydict(columns, schema=self.schema)
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        """All rows, last write wins per key. Raises WorkspaceError for foreign or corrupt parts."""
+        parts = self.parts()
+        if not parts:
+            raise WorkspaceError(f"the workspace has no {self.name} table yet",
+                                 f"run the stage that writes it first ({_WRITER[self.name]})")
+        tables = [self._read_part(p) for p in parts]
+        merged = pa.concat_tables(tables)
+        merged = _last_per_key(merged, self.key)
+        return merged.select(columns) if columns else merged
+
+    def read_rows(self) -> list[dict[str, Any]]:
+        return self.read().to_pylist() if self.exists() else []
+
+    def keys(self) -> set[str]:
+        if not self.exists():
+            return set()
+        return set(self.read([self.key]).column(self.key).to_pylist())
+
+    def upsert(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Insert or replace rows by key, then compact into one file."""
+        self.append(rows)
+        self.compact()
+
+    def compact(self) -> None:
+        """Fold all parts into one file; the old parts are removed only after it is written."""
+        parts = self.parts()
+        if len(parts) <= 1:
+            return
+        merged = self.read()
+        target = self.path / f"part-{_sortable_stamp()}.parquet"
+        write_parquet_atomic(merged, target)
+        for p in parts:
+            p.unlink()
+        for folder in sorted(self.path.rglob("*"), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+    def _read_part(self, path: Path) -> pa.Table:
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise WorkspaceError(
+                f"{path} is not a readable Parquet file ({str(exc).splitlines()[0]})",
+                f"delete that file and re-run the stage to rebuild it "
+                f"({_WRITER[self.name]}); other files are untouched",
+            ) from exc
+        meta = table.schema.metadata or {}
+        if meta.get(b"narbuild.table", b"").decode() != self.name:
+            raise WorkspaceError(
+                f"{path} is not a narbuild {self.name} table (foreign Parquet file)",
+                "move it out of the workspace",
+            )
+        version = meta.get(b"narbuild.schema_version", b"").decode()
+        if version != schemas.SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"{path} has schema version {version}, this narbuild reads "
+                f"{schemas.SCHEMA_VERSION}",
+                f"re-run {_WRITER[self.name]} into a new --workdir",
+            )
+        try:
+            return table.select(self.schema.names).cast(self.schema)
+        except (KeyError, pa.ArrowException) as exc:
+            raise WorkspaceError(f"{path} does not match the {self.name} schema: {exc}",
+                                 f"re-run {_WRITER[self.name]} into a new --workdir") from exc
+
+
+_WRITER = {
+    "manifest": "`narbuild crawl`",
+    "graphs": "`narbuild trace`",
+    "processed": "`narbuild preprocess`",
+    "nas": "`narbuild gen-nas`",
+    "embeddings": "`narbuild embed`",
+}
+
+
+def _last_per_key(table: pa.Table, key: str) -> pa.Table:
+    """Keep the last row written for each key (rows stay in write order)."""
+    last: dict[Any, int] = {}
+    for i, k in enumerate(table.column(key).to_pylist()):
+        last[k] = i
+    if len(last) == table.num_rows:
+        return table
+    return table.take(sorted(last.values()))
+
+
+def write_parquet_atomic(table: pa.Table, target: Path) -> None:
+    """Write ``table`` to ``target`` via a temporary file and a rename (never a partial file)."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_state(path: Path, state: Mapping[str, Any]) -> None:
+    """Persist a stage's resumable state atomically."""
+    _atomic_write_text(path, json.dumps(state, indent=1, sort_keys=True))
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """A stage's saved state, or {} when there is none."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise WorkspaceError(f"state file {path} is corrupt: {exc}",
+                             "delete it to start that stage's listing afresh") from exc
+
+
+_counter = 0
+
+
+def _sortable_stamp() -> str:
+    """A file-name stamp that sorts by write order within and across processes."""
+    global _counter
+    _counter += 1
+    return f"{time.time_ns():020d}-{os.getpid():07d}-{_counter:06d}"
