@@ -73,9 +73,22 @@ GRAPHS = _schema(
     _field("traced_at", pa.timestamp("s", tz="UTC"), "When the row was traced.", False),
 )
 
+NAS = _schema(
+    "nas",
+    *[f for f in GRAPHS],
+    _field("genotype", pa.string(), "DARTS genotype, canonical form, in the usual notation."),
+    _field("darts_nodes", pa.list_(pa.string()), "DARTS-level graph: node labels (ops, add, concat, ...)."),
+    _field("darts_edge_src", pa.list_(pa.int32()), "DARTS-level graph: edge producers."),
+    _field("darts_edge_dst", pa.list_(pa.int32()), "DARTS-level graph: edge consumers."),
+    _field("cluster", pa.int32(), "Edit-distance class (0-based)."),
+    _field("centre", pa.string(), "Genotype of the class centre."),
+    _field("distance", pa.int32(), "Graph edit distance to the class centre."),
+)
+
 TABLES: dict[str, tuple[pa.Schema, str]] = {
     "manifest": (MANIFEST, "model_id"),
     "graphs": (GRAPHS, "model_id"),
+    "nas": (NAS, "model_id"),
 }
 """Table name -> (schema, key column)."""
 

@@ -20,6 +20,10 @@ OFFLINE_SOURCES = ("timm", "torchvision", "transformers")
 ONLINE_SOURCES = ("hf-hub", "torch-hub")
 SOURCES = OFFLINE_SOURCES + ONLINE_SOURCES
 
+CHECKPOINT: dict[str, Any] = {"model_id": "<checkpoint>"}
+"""Yielded by a source between rows: :func:`crawl` writes the rows so far before the source goes
+on (the Hub listing saves its resume cursor only once its page's rows are on disk)."""
+
 
 @dataclass
 class CrawlSummary:
@@ -65,6 +69,9 @@ def select(
 ) -> Iterator[dict]:
     """Filter rows by fnmatch patterns on the model id and by task."""
     for row in rows:
+        if row is CHECKPOINT:
+            yield row
+            continue
         mid = row["model_id"]
         if include and not any(fnmatch.fnmatchcase(mid, p) for p in include):
             continue
@@ -110,6 +117,10 @@ def crawl(
         count = 0
         rows = select(_source_iterator(source, options or {}, workspace), include, exclude, task)
         for row in rows:
+            if row is CHECKPOINT:
+                table.append(batch)
+                batch = []
+                continue
             if limit is not None and count >= limit:
                 break
             batch.append(row)

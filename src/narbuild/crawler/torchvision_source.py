@@ -3,6 +3,7 @@ published parameter and GFLOPS figures of its default weights (an oracle for tra
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,7 @@ def _weights_facts(name: str) -> dict[str, Any]:
         return {}
     meta = weights.meta
     facts: dict[str, Any] = {"weights": str(weights)}
-    for key in ("num_params", "_ops", "min_size", "_file_size"):
+    for key in ("num_params", "_ops", "min_size", "min_temporal_size", "_file_size"):
         if key in meta:
             facts[key] = meta[key]
     if "categories" in meta and meta["categories"] is not None:
@@ -59,6 +60,11 @@ def iter_torchvision() -> Iterator[dict[str, Any]]:
             config["num_classes"] = facts["num_classes"]
         if "crop_size" in facts:
             config["image_size"] = facts["crop_size"]
+        if task_of(module) == "video-classification":
+            config["num_frames"] = max(16, facts.get("min_temporal_size", 16))
+        if "image_size" in inspect.signature(get_model_builder(name)).parameters or (
+                "vision_transformer" in module and "min_size" in facts):
+            config["builder_kwargs"] = {"image_size": facts["min_size"][0]}
         yield manifest_row(
             "torchvision", name, config,
             task=task_of(module), library="torchvision",
