@@ -124,6 +124,101 @@ def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub
     ctx.emit(summary.as_dict(), render)
 
 
+@cli.command()
+@click.option("--model", "spec", default=None, metavar="SPEC",
+              help="Trace one model: a model id (timm:resnet50, transformers:llama), a path to a "
+                   "Hugging Face config.json, or path/to/file.py:factory.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="With --model: write the graph (nodes, edges, FLOPs, params) to this JSON file.")
+@click.option("--include", multiple=True, metavar="PATTERN",
+              help="Trace only manifest ids matching this fnmatch pattern (repeatable).")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Skip manifest ids matching this fnmatch pattern (repeatable).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: the number of cores].")
+@click.option("--timeout", type=click.FloatRange(min=1), default=180.0, show_default=True,
+              help="Seconds per model before it becomes an error row.")
+@click.option("--memory-limit", type=click.FloatRange(min=256), default=3072.0, show_default=True,
+              help="MiB of resident memory per worker before the model becomes an error row.")
+@click.option("--shard", type=click.IntRange(min=0), default=0, show_default=True,
+              help="This run's shard (0-based).")
+@click.option("--num-shards", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Number of shards; each writes its own Parquet file and completion marker.")
+@click.option("--retry-errors", is_flag=True, help="Trace error rows again.")
+@click.pass_obj
+def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_limit, shard,
+          num_shards, retry_errors) -> None:
+    """Trace models into the graphs table (weightless, on the meta device).
+
+    \b
+    Examples:
+      narbuild trace                                  # every manifest row not traced yet
+      narbuild trace --include 'timm:resnet*' --workers 2
+      narbuild trace --model timm:resnet50 --out resnet50.json
+      narbuild trace --model my_net.py:build          # uses example_inputs() if defined
+    """
+    if spec:
+        _trace_one(ctx, spec, out)
+        return
+    if out:
+        raise click.UsageError("--out needs --model")
+    from narbuild.crawler import select
+    from narbuild.tracing import TraceOptions, trace_catalog
+
+    ws = ctx.workspace()
+    ids = None
+    if include or exclude:
+        rows = ws.table("manifest").read(["model_id", "task"]).to_pylist()
+        ids = [r["model_id"] for r in select(rows, list(include), list(exclude), None)]
+        if not ids:
+            raise NarbuildError("no manifest row matches the given --include/--exclude",
+                                "check the patterns, e.g. --include 'timm:resnet*'")
+    options = TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit, shard=shard,
+                           num_shards=num_shards, retry_errors=retry_errors)
+    if workers:
+        options.workers = workers
+    with progress(ctx, "tracing") as advance:
+        summary = trace_catalog(ws, options, ids, on_result=advance)
+
+    def render(s: dict[str, Any]) -> None:
+        click.echo(f"traced {s['traced']} models ({s['cached']} copied from identical configs, "
+                   f"{s['skipped']} already done) in {s['seconds']:.1f} s: "
+                   f"{s['ok']} ok, {s['errors']} errors")
+        if s["fallbacks"]:
+            click.echo("  by step: " + ", ".join(f"{k} {v}" for k, v in s["fallbacks"].items()))
+        for reason, count in list(s["top_errors"].items())[:5]:
+            click.echo(f"  {count:>5} x {reason}")
+        click.echo(f"graphs: {ws.root / 'graphs'}")
+
+    ctx.emit(summary.as_dict(), render)
+
+
+def _trace_one(ctx: Context, spec: str, out: str | None) -> None:
+    from narbuild.tracing import trace_spec
+
+    row = trace_spec(spec)
+    if row["status"] != "ok":
+        raise NarbuildError(f"tracing {row['model_id']} failed: {row['error']}",
+                            "see the reason above; other specs still work")
+    graph = {k: row[k] for k in ("model_id", "nodes", "edge_src", "edge_dst", "num_nodes",
+                                 "num_edges", "graph_hash", "flops", "macs", "params",
+                                 "fallback", "device")}
+    graph["inputs"] = json.loads(row["inputs"])
+    if out:
+        with open(out, "w") as fh:
+            json.dump(graph, fh)
+
+    def render(g: dict[str, Any]) -> None:
+        click.echo(f"{g['model_id']}: {g['num_nodes']} nodes, {g['num_edges']} edges, "
+                   f"{g['params'] / 1e6:.2f} M params, {g['flops'] / 1e9:.2f} GFLOPs "
+                   f"({g['macs'] / 1e9:.2f} GMACs), step {g['fallback']}")
+        if out:
+            click.echo(f"graph written to {out}")
+
+    summary = {k: v for k, v in graph.items() if k not in ("nodes", "edge_src", "edge_dst")}
+    ctx.emit(summary, render)
+
+
 def _not_built(name: str, issue: str) -> click.Command:
     @click.command(name=name, context_settings={"ignore_unknown_options": True,
                                                 "allow_extra_args": True})

@@ -142,19 +142,20 @@ class Table:
         self.append(rows)
         self.compact()
 
-    def compact(self) -> None:
-        """Fold all parts into one file; the old parts are removed only after it is written."""
-        parts = self.parts()
+    def compact(self, subdir: str = "") -> None:
+        """Fold the parts (of one sub-folder, or all) into one file; the old parts are removed
+        only after the new file is written."""
+        folder = self.path / subdir if subdir else self.path
+        parts = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
         if len(parts) <= 1:
             return
-        merged = self.read()
-        target = self.path / f"part-{_sortable_stamp()}.parquet"
-        write_parquet_atomic(merged, target)
+        merged = _last_per_key(pa.concat_tables([self._read_part(p) for p in parts]), self.key)
+        write_parquet_atomic(merged, folder / f"part-{_sortable_stamp()}.parquet")
         for p in parts:
             p.unlink()
-        for folder in sorted(self.path.rglob("*"), reverse=True):
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        for sub in sorted(folder.rglob("*"), reverse=True):
+            if sub.is_dir() and not any(sub.iterdir()):
+                sub.rmdir()
 
     def _read_part(self, path: Path) -> pa.Table:
         try:

@@ -48,11 +48,11 @@ def _weights_facts(name: str) -> dict[str, Any]:
     return facts
 
 
-def iter_torchvision() -> Iterator[dict[str, Any]]:
-    """Yield one manifest row per torchvision model builder."""
+def iter_torchvision(names: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one manifest row per torchvision model builder (all, or the given ``names``)."""
     from torchvision.models import get_model_builder, list_models
 
-    for name in list_models():
+    for name in names if names is not None else list_models():
         module = get_model_builder(name).__module__
         facts = _weights_facts(name)
         config: dict[str, Any] = {"builder": name}

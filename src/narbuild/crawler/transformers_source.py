@@ -74,7 +74,7 @@ def default_config(model_type: str) -> dict[str, Any]:
     return AutoConfig.for_model(model_type).to_dict()
 
 
-def iter_transformers() -> Iterator[dict[str, Any]]:
+def iter_transformers(model_types: set[str] | None = None) -> Iterator[dict[str, Any]]:
     """Yield one manifest row per (model type, task head) entry of the auto mappings.
 
     The id names the head class (``transformers:bert/ForMaskedLM``). A class that several
@@ -87,17 +87,17 @@ def iter_transformers() -> Iterator[dict[str, Any]]:
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # default configs warn about token ids; not our concern
     try:
-        yield from _rows()
+        yield from _rows(model_types)
     finally:
         hf_logging.set_verbosity(verbosity)
 
 
-def _rows() -> Iterator[dict[str, Any]]:
+def _rows(model_types: set[str] | None) -> Iterator[dict[str, Any]]:
     from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
 
     configs: dict[str, dict[str, Any] | str] = {}
     tasks_of: dict[tuple[str, str], list[str]] = {}
-    entries = task_heads()
+    entries = [e for e in task_heads() if model_types is None or e[0] in model_types]
     for model_type, cls, task, _ in entries:
         tasks_of.setdefault((model_type, cls), []).append(task)
     first_of: dict[tuple[str, str], str] = {}

@@ -1,0 +1,337 @@
+"""Trace many manifest rows in isolated, reused worker processes.
+
+Each model runs in a worker process with a time and a memory limit; a crash, hang or
+out-of-memory becomes an error row and a fresh worker takes over. Workers are reused across
+models (imports cost seconds, a model costs ~0.5 s) and replaced every ``recycle_every`` models.
+Results are written in small atomic Parquet parts, so a run killed at any point (SIGKILL
+included) resumes where it stopped, with no lost and no duplicated rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import resource
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from narbuild.errors import NarbuildError
+from narbuild.tracing.ladder import graphs_row
+from narbuild.workspace import Table, Workspace
+
+DONE_MARKER = "_SUCCESS"
+
+
+@dataclass
+class TraceOptions:
+    """How a catalog trace runs."""
+
+    workers: int = max(1, os.cpu_count() or 1)
+    timeout_s: float = 180.0
+    memory_limit_mb: float = 3072.0
+    shard: int = 0
+    num_shards: int = 1
+    retry_errors: bool = False
+    recycle_every: int = 200
+    flush_every: int = 25
+
+
+@dataclass
+class TraceSummary:
+    """What a trace run did."""
+
+    traced: int = 0
+    cached: int = 0
+    skipped: int = 0
+    ok: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    models_per_minute: float = 0.0
+    peak_worker_rss_mb: float = 0.0
+    shard: str = ""
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    top_errors: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def shard_of(model_id: str, num_shards: int) -> int:
+    """A stable shard number for a model id (the same on every machine and run)."""
+    digest = hashlib.sha1(model_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % num_shards
+
+
+def shard_dir(options: TraceOptions) -> str:
+    return f"shard-{options.shard:05d}-of-{options.num_shards:05d}"
+
+
+# ---------------------------------------------------------------- worker side
+
+
+def _worker_main(conn: Connection) -> None:
+    """Worker loop: receive manifest rows, send graphs rows, until told to stop (None)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    import torch
+
+    torch.set_num_threads(1)
+    from narbuild.tracing.ladder import trace_manifest_row
+
+    _quiet_libraries()
+    while True:
+        row = conn.recv()
+        if row is None:
+            return
+        result = trace_manifest_row(row)
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        conn.send(result)
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def _preload() -> None:
+    """Import the heavy libraries once in the parent so forked workers start in milliseconds."""
+    import timm  # noqa: F401
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+    import transformers  # noqa: F401
+
+    import narbuild.tracing.ladder  # noqa: F401
+
+
+class _Worker:
+    def __init__(self, ctx) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+        self.row: dict | None = None
+        self.started = 0.0
+        self.served = 0
+
+    def send(self, row: dict) -> None:
+        self.row, self.started = row, time.monotonic()
+        self.conn.send(row)
+
+    def rss_mb(self) -> float:
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(timeout=5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+            self.proc.join(timeout=5)
+        except (BrokenPipeError, OSError):
+            pass
+        self.kill()
+
+
+# ---------------------------------------------------------------- parent side
+
+
+def plan(workspace: Workspace, options: TraceOptions, model_ids: set[str] | None = None,
+         ) -> tuple[list[dict], list[dict], int]:
+    """Rows to trace, rows to copy from a traced twin (same config hash), rows already done."""
+    manifest = workspace.table("manifest").read_rows()
+    graphs = workspace.table("graphs")
+    done = {r["model_id"]: r for r in graphs.read_rows()} if graphs.exists() else {}
+    by_hash = {r["config_hash"]: r for r in done.values() if r["status"] == "ok"}
+    todo, copies, skipped = [], [], 0
+    first_of_hash: dict[str, dict] = {}
+    for row in manifest:
+        if row["status"] != "ok" or shard_of(row["model_id"], options.num_shards) != options.shard:
+            continue
+        if model_ids is not None and row["model_id"] not in model_ids:
+            continue
+        prev = done.get(row["model_id"])
+        if prev and prev["config_hash"] == row["config_hash"] and (
+                prev["status"] == "ok" or not options.retry_errors):
+            skipped += 1
+            continue
+        key = row["config_hash"]
+        if key in by_hash:
+            copies.append({**by_hash[key], "model_id": row["model_id"]})
+        elif key in first_of_hash:
+            copies.append({"model_id": row["model_id"], "twin": first_of_hash[key]["model_id"]})
+        else:
+            first_of_hash[key] = row
+            todo.append(row)
+    return todo, copies, skipped
+
+
+def trace_catalog(
+    workspace: Workspace,
+    options: TraceOptions | None = None,
+    model_ids: Iterable[str] | None = None,
+    on_result: Callable[[dict], None] | None = None,
+) -> TraceSummary:
+    """Trace every manifest row of this shard that is not traced yet into the graphs table."""
+    options = options or TraceOptions()
+    if not 0 <= options.shard < options.num_shards:
+        raise NarbuildError(f"--shard {options.shard} is outside 0..{options.num_shards - 1}",
+                            "pass 0 <= --shard < --num-shards")
+    start = time.perf_counter()
+    table = workspace.table("graphs")
+    todo, copies, skipped = plan(workspace, options, set(model_ids) if model_ids else None)
+    summary = TraceSummary(skipped=skipped, shard=shard_dir(options))
+    writer = _Writer(table, shard_dir(options), options.flush_every)
+    results: dict[str, dict] = {}
+
+    def record(row: dict) -> None:
+        results[row["model_id"]] = row
+        writer.add(row)
+        _count(summary, row)
+        if on_result:
+            on_result(row)
+
+    try:
+        for row in copies:  # twins already traced in an earlier run
+            if "twin" not in row:
+                summary.cached += 1
+                record(row)
+        _run_pool(todo, options, record, summary)
+        for row in copies:  # twins traced in this run
+            if "twin" in row:
+                summary.cached += 1
+                twin = results[row["twin"]]
+                record({**twin, "model_id": row["model_id"]})
+    finally:
+        writer.flush()
+    if not todo and not copies and not table.parts():
+        raise NarbuildError("nothing to trace: the manifest has no rows for this shard",
+                            "run `narbuild crawl` first or check --include")
+    _finish_shard(table, shard_dir(options))
+    summary.seconds = round(time.perf_counter() - start, 2)
+    if summary.traced:
+        summary.models_per_minute = round(60 * summary.traced / max(summary.seconds, 1e-9), 1)
+    summary.top_errors = dict(sorted(summary.top_errors.items(), key=lambda kv: -kv[1])[:10])
+    return summary
+
+
+def _count(summary: TraceSummary, row: dict) -> None:
+    if row["status"] == "ok":
+        summary.ok += 1
+        summary.fallbacks[row["fallback"]] = summary.fallbacks.get(row["fallback"], 0) + 1
+    else:
+        summary.errors += 1
+        reason = (row["error"] or "").split(" | ")[0].split(":", 2)[:2]
+        key = ":".join(reason).strip()[:80]
+        summary.top_errors[key] = summary.top_errors.get(key, 0) + 1
+    summary.peak_worker_rss_mb = max(summary.peak_worker_rss_mb, row.get("peak_rss_mb") or 0.0)
+
+
+def _run_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], None],
+              summary: TraceSummary) -> None:
+    if not todo:
+        return
+    _preload()
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    queue = list(reversed(todo))
+    workers = [_Worker(ctx) for _ in range(min(options.workers, len(todo)))]
+    try:
+        for w in workers:
+            w.send(queue.pop())
+        busy = list(workers)
+        while busy:
+            ready = wait([w.conn for w in busy], timeout=0.25)
+            for i, w in enumerate(list(busy)):
+                replacement = _poll(w, w.conn in ready, options, record, summary, ctx)
+                if replacement is not w or w.row is None:
+                    busy.remove(w)
+                    workers[workers.index(w)] = replacement
+                    if queue:
+                        replacement.send(queue.pop())
+                        busy.append(replacement)
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def _poll(w: _Worker, ready: bool, options: TraceOptions, record, summary, ctx) -> _Worker:
+    """Collect a result or enforce the limits; return the worker to use next."""
+    failure = None
+    if ready:
+        try:
+            result = w.conn.recv()
+        except (EOFError, OSError):
+            w.proc.join(timeout=5)
+            code = w.proc.exitcode
+            failure = (f"worker crashed (exit {code}{', killed by the OOM killer?' if code == -9 else ''})")
+        else:
+            summary.traced += 1
+            w.row, w.served = None, w.served + 1
+            record(result)
+            if w.served >= options.recycle_every:
+                w.stop()
+                return _Worker(ctx)
+            return w
+    elif time.monotonic() - w.started > options.timeout_s:
+        failure = f"timed out after {options.timeout_s:.0f} s (a hang or a very large model)"
+    elif w.rss_mb() > options.memory_limit_mb:
+        failure = f"exceeded the memory limit of {options.memory_limit_mb:.0f} MiB"
+    if failure is None:
+        return w
+    row = w.row
+    w.kill()
+    summary.traced += 1
+    record(graphs_row(row["model_id"], row["config_hash"], error=f"TraceLimit: {failure}",
+                      seconds=time.monotonic() - w.started))
+    return _Worker(ctx)
+
+
+class _Writer:
+    """Buffers result rows and appends them to the shard's folder as atomic Parquet parts."""
+
+    def __init__(self, table: Table, subdir: str, every: int) -> None:
+        self.table, self.subdir, self.every = table, subdir, every
+        self.rows: list[dict] = []
+        self.last = time.monotonic()
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.every or time.monotonic() - self.last > 10:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.table.append(self.rows, subdir=self.subdir)
+            (self.table.path / self.subdir / DONE_MARKER).unlink(missing_ok=True)
+        self.rows, self.last = [], time.monotonic()
+
+
+def _finish_shard(table: Table, subdir: str) -> None:
+    """Fold the shard's parts into one Parquet file and mark the shard complete."""
+    folder = table.path / subdir
+    if not folder.is_dir():
+        return
+    table.compact(subdir)
+    (folder / DONE_MARKER).write_text("")

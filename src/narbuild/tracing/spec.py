@@ -1,0 +1,105 @@
+"""Trace one model named by a spec: a model id, a config.json path, or ``file.py:factory``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from narbuild.crawler.base import content_hash, manifest_row
+from narbuild.errors import NarbuildError
+from narbuild.tracing.core import trace_module
+from narbuild.tracing.inputs import transformers_inputs, vision_inputs
+from narbuild.tracing.ladder import graphs_row, one_line, trace_manifest_row
+
+
+def spec_row(spec: str) -> dict[str, Any] | None:
+    """The manifest row a spec names, or None for a ``file.py:factory`` spec."""
+    path, _, factory = spec.rpartition(":")
+    if spec.endswith(".py") or (path.endswith(".py") and factory.isidentifier()):
+        return None
+    if spec.endswith(".json") or Path(spec).is_file():
+        return _config_json_row(Path(spec))
+    from narbuild.crawler.lookup import lookup
+
+    return lookup(spec)
+
+
+def _config_json_row(path: Path) -> dict[str, Any]:
+    try:
+        cfg = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise NarbuildError(f"no such file: {path}", "pass a path to a config.json") from exc
+    except (OSError, ValueError) as exc:
+        raise NarbuildError(f"{path} is not valid JSON ({exc})",
+                            "pass a Hugging Face config.json") from exc
+    if not isinstance(cfg, dict) or not (cfg.get("model_type") or cfg.get("architecture")):
+        raise NarbuildError(f"{path} has no model_type (transformers) or architecture (timm)",
+                            "pass a Hugging Face config.json")
+    return manifest_row("hf-hub", path.stem if path.stem != "config" else path.parent.name or "config",
+                        {"repo_id": None, "library": None, "config": cfg}, id_prefix="file",
+                        model_type=cfg.get("model_type"), architectures=cfg.get("architectures"))
+
+
+def load_factory(spec: str) -> tuple[str, torch.nn.Module, tuple | dict]:
+    """Import ``file.py:factory``; returns (model id, module, example inputs)."""
+    file, _, name = spec.rpartition(":") if not spec.endswith(".py") else (spec, "", "")
+    path = Path(file)
+    if not path.is_file():
+        raise NarbuildError(f"no such file: {path}", "pass path/to/file.py:factory")
+    if not name:
+        raise NarbuildError(f"{spec} names no factory", "pass path/to/file.py:factory")
+    module_spec = importlib.util.spec_from_file_location(f"narbuild_user_{path.stem}", path)
+    mod = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, str(path.parent.resolve()))
+    try:
+        module_spec.loader.exec_module(mod)
+        factory = getattr(mod, name, None)
+        if not callable(factory):
+            raise NarbuildError(f"{path} defines no function {name!r}",
+                                f"functions there: {', '.join(_callables(mod)) or 'none'}")
+        model = factory()
+        if not isinstance(model, torch.nn.Module):
+            raise NarbuildError(f"{spec} returned {type(model).__name__}, not an nn.Module",
+                                "the factory must return a torch.nn.Module")
+        inputs = mod.example_inputs() if callable(getattr(mod, "example_inputs", None)) else None
+    except NarbuildError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - user code may raise anything
+        raise NarbuildError(f"{spec} raised {one_line(exc)}", "fix the factory and retry") from exc
+    finally:
+        sys.path.remove(str(path.parent.resolve()))
+    return f"file:{path.stem}.{name}", model, inputs if inputs is not None else infer_inputs(model)
+
+
+def _callables(mod) -> list[str]:
+    return [k for k, v in vars(mod).items() if callable(v) and not k.startswith("_")][:8]
+
+
+def infer_inputs(model: torch.nn.Module) -> tuple | dict:
+    """Inputs for a user module: a transformers model's from its config, else one RGB image."""
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "model_type"):
+        return transformers_inputs(model, config)
+    return vision_inputs(None)
+
+
+def trace_spec(spec: str) -> dict[str, Any]:
+    """Trace the model a spec names and return its graphs row (status ok or error)."""
+    row = spec_row(spec)
+    if row is not None:
+        return trace_manifest_row(row)
+    model_id, model, inputs = load_factory(spec)
+    model.eval()
+    start = time.perf_counter()
+    try:
+        result = trace_module(model, tuple(inputs) if isinstance(inputs, list) else inputs)
+    except Exception as exc:  # noqa: BLE001
+        return graphs_row(model_id, None, error=one_line(exc), seconds=time.perf_counter() - start)
+    return graphs_row(model_id, content_hash(result.graph.nodes), result, "user-module", "math",
+                      seconds=time.perf_counter() - start)
