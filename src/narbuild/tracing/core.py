@@ -66,7 +66,7 @@ def trace_module(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
     if not tensors:
         raise RuntimeError("no output tensor has a grad_fn (the model's outputs are detached)")
     graph = walk_autograd(tensors)
-    first = next(model.parameters(), None)
+    first = max(model.parameters(), key=lambda p: p.numel(), default=None)
     return TraceResult(
         graph=graph,
         flops=int(counter.get_total_flops()),
