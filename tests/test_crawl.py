@@ -92,7 +92,9 @@ def test_cli_json_summary(tmp_path, capsys):
 @pytest.mark.parametrize("args, needle", [
     (["crawl", "-s", "nope"], "Invalid value for '--source'"),
     (["crawl", "-s", "timm", "--include", "zzz:*"], "no model matched"),
-    (["trace"], "not built yet"),
+    (["push"], "not built yet"),
+    (["trace", "--model", "timm:resnet5O"], "unknown model id"),
+    (["trace"], "no narbuild workspace"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, args, needle):
     code, _, err = run_cli(["-w", str(tmp_path / "w"), *args], capsys)

@@ -12,6 +12,15 @@ import sys
 from narbuild.cli import main as cli_main
 
 
+# A quick, representative slice of the catalog (the whole catalog: `narbuild trace`, ~20 min).
+DEMO_MODELS = [
+    "timm:resnet50", "timm:resnet101", "timm:vit_base_patch16_224", "timm:convnext_tiny",
+    "timm:efficientnet_b0", "timm:swin_tiny_patch4_window7_224", "torchvision:*mobilenet*",
+    "torchvision:regnet_y_400mf", "transformers:bert/*", "transformers:gpt2/*",
+    "transformers:llama/ForCausalLM", "transformers:mixtral/ForCausalLM", "transformers:whisper/*",
+]
+
+
 def _run(workdir: str, *args: str) -> None:
     print(f"\n$ narbuild --workdir {workdir} {' '.join(args)}", flush=True)
     try:
@@ -26,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", default="narbuild-data")
     args = parser.parse_args(argv)
     _run(args.workdir, "crawl")
+    _run(args.workdir, "trace", *[f"--include={p}" for p in DEMO_MODELS])
+    _run(args.workdir, "trace", "--model", "timm:resnet50")
     print(f"\nDone. Every table is under {args.workdir}/ (Parquet); try "
           f"`narbuild --workdir {args.workdir} --help`.")
 
