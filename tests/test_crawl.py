@@ -93,6 +93,7 @@ def test_cli_json_summary(tmp_path, capsys):
     (["crawl", "-s", "nope"], "Invalid value for '--source'"),
     (["crawl", "-s", "timm", "--include", "zzz:*"], "no model matched"),
     (["push"], "not built yet"),
+    (["gen-nas", "--count", "0"], "Invalid value for '--count'"),
     (["trace", "--model", "timm:resnet5O"], "unknown model id"),
     (["trace"], "no narbuild workspace"),
 ])

@@ -230,6 +230,17 @@ def _not_built(name: str, issue: str) -> click.Command:
     return command
 
 
+def _register_stage_commands() -> None:
+    """Stage commands that live beside their stage's code."""
+    from narbuild.nasgen.cli import gen_nas
+    from narbuild.preprocess.cli import preprocess
+
+    cli.add_command(gen_nas)
+    cli.add_command(preprocess)
+
+
+_register_stage_commands()
+
 for _name, _what in [
     ("trace", "trace each manifest model's autograd graph into the graphs table"),
     ("preprocess", "map operators to the NAR vocabulary, label, mine motifs, split"),

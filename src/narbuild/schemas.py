@@ -85,10 +85,56 @@ NAS = _schema(
     _field("distance", pa.int32(), "Graph edit distance to the class centre."),
 )
 
+PROCESSED = _schema(
+    "processed",
+    _field("record_id", pa.string(), "Key: '<dataset>:<first 16 hex of graph_hash>'.", False),
+    _field("dataset", pa.string(), "real (traced models) | nas (gen-nas networks).", False),
+    _field("model_id", pa.string(), "Representative model id (the first of model_ids)."),
+    _field("model_ids", pa.list_(pa.string()), "Every model id whose graph is this record "
+           "(duplicates collapsed by graph_hash)."),
+    _field("num_models", pa.int32(), "Number of model ids collapsed into this record."),
+    _field("source", pa.string(), "Source of the representative model (timm, torchvision, ...)."),
+    _field("task", pa.string(), "Task of the representative model."),
+    _field("fine_label", pa.string(), "Architecture family: metadata first (timm module, "
+           "torchvision builder, transformers model_type), aliases merged; majority over model_ids."),
+    _field("fine_labels", pa.list_(pa.string()), "Family of each model id, aligned with model_ids."),
+    _field("label_source", pa.string(), "How fine_label was found: metadata | name-hint."),
+    _field("coarse_label", pa.string(), "cnn-block | attention-block | other, read off the graph."),
+    _field("split", pa.string(), "train | test: 0.9/0.1 stratified by fine_label, fixed seed."),
+    _field("op_names", pa.list_(pa.string()), "Operator per node (autograd name without "
+           "Backward<N>, renames folded), after removing AccumulateGrad and T."),
+    _field("op_ids", pa.list_(pa.int32()), "Operator id per node: 0 unknown, 1-89 the published NAR "
+           "vocabulary, 90+ narbuild's stable extra ids."),
+    _field("edge_src", pa.list_(pa.int32()), "Edge producers (torch_geometric edge_index[0])."),
+    _field("edge_dst", pa.list_(pa.int32()), "Edge consumers (torch_geometric edge_index[1])."),
+    _field("num_nodes", pa.int32(), "Number of nodes after removal."),
+    _field("num_edges", pa.int32(), "Number of edges after removal."),
+    _field("node_motif", pa.list_(pa.int32()), "Per node: the macro node (motif instance) it "
+           "belongs to. A motif's context graph is its nodes plus their k-hop neighbours."),
+    _field("macro_motif", pa.list_(pa.int32()), "Per macro node: index into motif_keys."),
+    _field("macro_edge_src", pa.list_(pa.int32()), "Macro-graph edge producers (macro nodes)."),
+    _field("macro_edge_dst", pa.list_(pa.int32()), "Macro-graph edge consumers (macro nodes)."),
+    _field("num_motifs", pa.int32(), "Number of macro nodes (motif instances)."),
+    _field("motif_keys", pa.list_(pa.string()), "Distinct motifs of this record: a key that is "
+           "the same in every graph containing that motif (hash of its encoded nodes)."),
+    _field("motif_ops", pa.list_(pa.string()), "Per distinct motif: its operators in sequence "
+           "order, space separated (readable form of the key)."),
+    _field("steps", pa.int32(), "Neighbour-encoding steps s used for motif sampling."),
+    _field("splitter", pa.string(), "Motif splitter: motif | nodes:N | count:K | random:A-B."),
+    _field("graph_hash", pa.string(), "Canonical hash of the cleaned graph (operators and edges)."),
+    _field("flops", pa.int64(), "FLOPs of one forward pass (from the graphs/nas table)."),
+    _field("params", pa.int64(), "Parameters (from the graphs/nas table)."),
+    _field("genotype", pa.string(), "nas: DARTS genotype of the representative network."),
+    _field("cluster", pa.int32(), "nas: edit-distance class."),
+    _field("narbuild_version", pa.string(), "narbuild version used."),
+    _field("processed_at", pa.timestamp("s", tz="UTC"), "When the row was written.", False),
+)
+
 TABLES: dict[str, tuple[pa.Schema, str]] = {
     "manifest": (MANIFEST, "model_id"),
     "graphs": (GRAPHS, "model_id"),
     "nas": (NAS, "model_id"),
+    "processed": (PROCESSED, "record_id"),
 }
 """Table name -> (schema, key column)."""
 

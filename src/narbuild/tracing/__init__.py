@@ -3,12 +3,22 @@
     from narbuild.tracing import trace_module, trace_spec, trace_catalog
     result = trace_module(my_module, (example_input,))   # any nn.Module
     row = trace_spec("timm:resnet50")                    # a model id, config.json or file.py:fn
+
+Names are imported on first use, so importing a light submodule (``graph``) stays cheap.
 """
 
-from narbuild.tracing.core import TraceResult, trace_module
-from narbuild.tracing.graph import OpGraph, remove_ops, walk_autograd
-from narbuild.tracing.runner import TraceOptions, TraceSummary, trace_catalog
-from narbuild.tracing.spec import trace_spec
+from importlib import import_module
 
-__all__ = ["OpGraph", "TraceOptions", "TraceResult", "TraceSummary", "remove_ops",
-           "trace_catalog", "trace_module", "trace_spec", "walk_autograd"]
+_EXPORTS = {
+    "TraceResult": "core", "trace_module": "core",
+    "OpGraph": "graph", "remove_ops": "graph", "walk_autograd": "graph",
+    "TraceOptions": "runner", "TraceSummary": "runner", "trace_catalog": "runner",
+    "trace_spec": "spec",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f"narbuild.tracing.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'narbuild.tracing' has no attribute {name!r}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from narbuild.errors import NarbuildError
 from narbuild.tracing import inputs as make
@@ -24,18 +27,163 @@ class Built:
 
 def build(source: str, config: dict[str, Any], device: str = "meta",
           dtype: torch.dtype = torch.float32, step: str = "default") -> Built:
-    """Build the model of a manifest row (its ``source`` and parsed ``config``)."""
+    """Build the model of a manifest row (its ``source`` and parsed ``config``).
+
+    ``device="meta"`` builds without memory for weights. ``step="meta-init"`` runs the
+    constructor on the CPU (for builders that compute sizes with tensor ops, e.g. torchvision's
+    RegNet) while every parameter and buffer is placed on the meta device. On the CPU, random
+    initialisers are replaced by their expected value (:func:`cheap_init`): the values of weights
+    do not shape the graph, and a real-tensor build then costs little more than its allocation.
+    """
     builder = _BUILDERS.get(source)
     if builder is None:
         raise NarbuildError(f"cannot build models of source {source!r}",
                             "this source's models are listed only")
-    with torch.device(device):
+    if step == "meta-init":
+        device, context = "meta", _params_on_meta()
+    elif device == "meta":
+        context = torch.device("meta")
+    else:
+        context = _cpu_context(device)
+    with context:
         built = builder(config, step)
-        built.model.eval()
-        if dtype != torch.float32:
-            built.model.to(dtype)
-            built.inputs = _cast_inputs(built.inputs, dtype)
+    built.model.eval()
+    if dtype != torch.float32:
+        built.model.to(dtype)
+        built.inputs = _cast_inputs(built.inputs, dtype)
+    if device == "meta":
+        built.inputs = _to_device(built.inputs, "meta")
     return built
+
+
+@contextlib.contextmanager
+def _cpu_context(device: str):
+    with torch.device(device), cheap_init():
+        yield
+
+
+_BIG = 1 << 20
+
+
+def _arg(args, kwargs, index, names, default=None):
+    if len(args) > index:
+        return args[index]
+    for name in names:
+        if name in kwargs:
+            return kwargs[name]
+    return default
+
+
+def _expected_value(name: str, args: tuple, kwargs: dict) -> float | None:
+    """The expected value of a random initialiser's draw (None: not a random initialiser)."""
+    if name == "uniform_":  # Tensor.uniform_(from, to) and nn.init.uniform_(tensor, a, b)
+        return (float(_arg(args, kwargs, 1, ("from", "a"), 0.0))
+                + float(_arg(args, kwargs, 2, ("to", "b"), 1.0))) / 2
+    if name in ("normal_", "log_normal_"):
+        return float(_arg(args, kwargs, 1, ("mean",), 0.0))
+    if name == "trunc_normal_":
+        mean = float(_arg(args, kwargs, 1, ("mean",), 0.0))
+        lo, hi = float(_arg(args, kwargs, 3, ("a",), -2.0)), float(_arg(args, kwargs, 4, ("b",), 2.0))
+        return min(max(mean, lo), hi)
+    if name in ("kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_",
+                "orthogonal_", "sparse_", "cauchy_"):
+        return 0.0
+    if name in ("exponential_", "geometric_"):
+        return 1.0
+    return None
+
+
+class _ExpectedValueInit(TorchFunctionMode):
+    """Random initialisers fill their expected value instead of drawing numbers.
+
+    Drawing 100M random floats costs seconds on one CPU core, and even a fill costs the page
+    faults of touching every weight. Tensors of at least :data:`_BIG` elements are left as
+    allocated (a fresh large allocation is zero pages, which cost no memory until written);
+    smaller ones are filled.
+    ``uniform_(a, b)`` fills ``(a + b) / 2``, ``normal_(mean, std)`` fills ``mean``, the
+    ``torch.nn.init`` schemes (kaiming, xavier, orthogonal) fill 0. Factories (``torch.randn``)
+    and integer draws used as indices (``randint``, ``randperm``) are left alone: they are
+    small, and example inputs use them.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name.endswith("_") and name != "fill_":
+            t = _arg(args, kwargs, 0, ("tensor", "self"))
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                value = _expected_value(name, args, kwargs)
+                if value is not None:
+                    if t.numel() >= _BIG:  # a fresh large allocation reads as zeros: leave it
+                        return t
+                    with torch.no_grad(), torch._C.DisableTorchFunction():
+                        return t.fill_(value)
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def cheap_init():
+    """Construct real-tensor models without drawing random weights (see :class:`_ExpectedValueInit`)."""
+    with _ExpectedValueInit():
+        yield
+
+
+class _LargeEmptyOnMeta(TorchFunctionMode):
+    """``torch.empty`` of a large tensor (a weight about to be registered) goes to meta."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.empty and kwargs.get("device") is None:
+            size = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list, torch.Size)) \
+                else args
+            try:
+                numel = math.prod(int(s) for s in size)
+            except (TypeError, ValueError):
+                numel = 0
+            if numel > _BIG:
+                kwargs = {**kwargs, "device": "meta"}
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _params_on_meta():
+    """Run a constructor on the CPU but keep every parameter and buffer on the meta device.
+
+    For builders that compute layer sizes with tensor ops (``.item()``/``.tolist()``), which the
+    meta device cannot answer. Large ``torch.empty`` calls are sent to meta directly, so even a
+    large model allocates no weights.
+    """
+    module = torch.nn.Module
+    register_parameter, register_buffer = module.register_parameter, module.register_buffer
+
+    def on_meta_parameter(self, name, param):
+        if param is not None and param.device.type != "meta":
+            param = type(param)(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, name, param)
+
+    def on_meta_buffer(self, name, tensor, persistent=True):
+        if isinstance(tensor, torch.Tensor) and tensor.device.type != "meta":
+            tensor = tensor.to("meta")
+        register_buffer(self, name, tensor, persistent)
+
+    module.register_parameter, module.register_buffer = on_meta_parameter, on_meta_buffer
+    try:
+        with torch.device("cpu"), _LargeEmptyOnMeta(), cheap_init():
+            yield
+    finally:
+        module.register_parameter, module.register_buffer = register_parameter, register_buffer
+
+
+def _to_device(inputs, device):
+    def move(v):
+        if isinstance(v, torch.Tensor) and v.device.type != device:
+            return v.detach().to(device).requires_grad_(v.requires_grad)
+        if isinstance(v, list):
+            return [move(x) for x in v]
+        return v
+    if isinstance(inputs, dict):
+        return {k: move(v) for k, v in inputs.items()}
+    return tuple(move(v) for v in inputs)
 
 
 def _cast_inputs(inputs, dtype):
@@ -94,6 +242,9 @@ def _transformers(config: dict[str, Any], step: str) -> Built:
                             "upgrade transformers or re-crawl")
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+    from narbuild.tracing.hf_patches import patch_masking_utils
+
+    patch_masking_utils()
     hf_config = CONFIG_MAPPING[config["model_type"]].from_dict(config["config"])
     if step == "small":
         _shrink(hf_config)

@@ -65,9 +65,67 @@ def forward_params(model: torch.nn.Module) -> dict[str, inspect.Parameter]:
         return {}
 
 
+_SPECIAL_TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id",
+                         "cls_token_id", "mask_token_id", "unk_token_id", "decoder_start_token_id")
+_IMAGE_TOKEN_FIELDS = ("image_token_id", "image_token_index")
+_IMAGE_COUNT_FIELDS = ("image_seq_length", "num_image_tokens", "mm_tokens_per_image",
+                       "image_seq_len", "num_query_tokens")
+
+
+def _special_ids(config: Any) -> set[int]:
+    ids: set[int] = set()
+    for holder in (config, getattr(config, "text_config", None)):
+        for name in dir(holder) if holder is not None and not isinstance(holder, dict) else ():
+            if name.endswith(("_token_id", "_token_index")):
+                value = getattr(holder, name, None)
+                for v in value if isinstance(value, (list, tuple)) else [value]:
+                    if isinstance(v, int):
+                        ids.add(v)
+    return ids
+
+
 def _tokens(config: Any, seq: int) -> torch.Tensor:
+    """``seq`` ordinary token ids: inside the vocabulary, none of the config's special ids."""
     vocab = int(cfg_get(config, "vocab_size", default=1000) or 1000)
-    return torch.arange(seq, dtype=torch.long).remainder(max(vocab - 1, 1)).add(1).unsqueeze(0)
+    special = _special_ids(config)
+    ids, candidate = [], min(4, max(vocab - 1, 0))
+    while len(ids) < seq:
+        if candidate not in special or len(special) >= vocab:
+            ids.append(candidate)
+        candidate = (candidate + 1) % max(vocab, 1)
+    return torch.tensor([ids], dtype=torch.long)
+
+
+def image_token_count(config: Any) -> int | None:
+    """How many placeholder tokens one image takes in the text, from the config: an explicit
+    count (``image_seq_length``, ``mm_tokens_per_image`` ...) or (image_size / patch_size)^2."""
+    for name in _IMAGE_COUNT_FIELDS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    vision = getattr(config, "vision_config", None)
+    size, patch = getattr(vision, "image_size", None), getattr(vision, "patch_size", None)
+    if isinstance(size, int) and isinstance(patch, int) and patch > 0:
+        return (size // patch) ** 2
+    return None
+
+
+def _image_token(config: Any) -> int | None:
+    for name in _IMAGE_TOKEN_FIELDS:
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _with_image_tokens(config: Any, ids: torch.Tensor) -> torch.Tensor:
+    """Text ids with one image's placeholder tokens after the first token (LLaVA-style models
+    replace them with the image features)."""
+    token, count = _image_token(config), image_token_count(config)
+    if token is None or count is None:
+        return ids
+    image = torch.full((1, count), token, dtype=torch.long)
+    return torch.cat([ids[:, :1], image, ids[:, 1:]], dim=1)
 
 
 def _audio_features(config: Any, seq: int) -> torch.Tensor:
@@ -83,11 +141,18 @@ def _audio_features(config: Any, seq: int) -> torch.Tensor:
 
 def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = False,
                         seq: int = SEQ_LEN) -> dict[str, torch.Tensor]:
-    """Keyword inputs for a transformers model, from its forward signature and config."""
+    """Keyword inputs for a transformers model, from its forward signature and config.
+
+    No ``attention_mask`` is passed: every token is real, and transformers then builds the
+    same masks on every device without looking at mask values.
+    """
     params = forward_params(model)
     names = set(params)
     if text_only and "input_ids" not in names:
         raise NotApplicable("the model takes no text")
+    if text_only and "pixel_values" not in names and "input_features" not in names \
+            and "input_values" not in names:
+        raise NotApplicable("the model takes text only already")
     inputs: dict[str, Any] = {}
     channels = int(cfg_get(config, "num_channels", "in_channels", "in_chans", default=3))
     hw = image_hw(cfg_get(config, "image_size", "img_size", "input_size", "crop_size"))
@@ -98,16 +163,19 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
             inputs["pixel_values"] = torch.randn(1, int(frames), channels, *hw, requires_grad=True)
         else:
             inputs["pixel_values"] = image_batch(channels, *hw)
-    if "input_values" in names:
+    if "input_values" in names and not text_only:
         inputs["input_values"] = torch.randn(1, AUDIO_SAMPLES, requires_grad=True)
-    if "input_features" in names:
+    if "input_features" in names and not text_only:
         inputs["input_features"] = _audio_features(config, seq)
     text_needed = "input_ids" in names and (
         not inputs or text_only or _required(params["input_ids"]) or _is_multimodal_text(names))
     if text_needed:
-        inputs["input_ids"] = _tokens(config, seq)
-        if "attention_mask" in names:
-            inputs["attention_mask"] = torch.ones(1, seq, dtype=torch.long)
+        ids = _tokens(config, seq)
+        if "pixel_values" in inputs and inputs["pixel_values"].dim() == 4:
+            ids = _with_image_tokens(config, ids)
+        if type(model).__name__.endswith("ForMultipleChoice"):
+            ids = ids.unsqueeze(1).expand(1, 2, ids.shape[-1]).contiguous()  # two choices
+        inputs["input_ids"] = ids
     if "decoder_input_ids" in names and getattr(config, "is_encoder_decoder", False):
         inputs["decoder_input_ids"] = _tokens(config, seq // 2 or 1)
     if "use_cache" in names:
@@ -127,8 +195,10 @@ def _required(param: inspect.Parameter) -> bool:
 
 
 def _is_multimodal_text(names: set[str]) -> bool:
-    """Vision-language models take text with the image (CLIP-like, captioning)."""
-    return "pixel_values" in names and "input_ids" in names
+    """Vision- and audio-language models take text with the image or sound (CLIP-like,
+    captioning, audio LMs)."""
+    return "input_ids" in names and bool(
+        names & {"pixel_values", "input_features", "input_values"})
 
 
 def describe(inputs: tuple | dict) -> dict[str, dict[str, Any]]:

@@ -3,17 +3,27 @@
 Every graphs row records the step that produced it, so a figure can be reproduced:
 
 1. ``meta``          weightless build on the meta device, float32 (the default)
-2. ``meta-bf16``     the same in bfloat16 (mixture-of-experts grouped matmul wants it)
-3. ``cpu``           real CPU tensors, for models under :data:`CPU_PARAM_BUDGET` parameters
-                     (data-dependent code: ``.item()``, NMS, masks built from values)
-4. ``text-only``     transformers: text inputs alone (vision-language models whose image
+2. ``meta-bf16``     the same in bfloat16, tried only when a step failed on a dtype
+                     (mixture-of-experts grouped matmul wants bfloat16 on meta)
+3. ``meta-init``     the constructor runs on the CPU with every parameter and buffer on meta,
+                     tried only when building on meta failed (builders that compute layer
+                     sizes with tensor ops, e.g. torchvision's RegNet); traced on meta
+4. ``cpu``           real CPU tensors, for models under :data:`CPU_PARAM_BUDGET` parameters,
+                     tried only when a meta step failed for want of values (``.item()``, NMS,
+                     ``nonzero``, masks built from values); weights are not randomly
+                     initialised (see :func:`narbuild.tracing.build.cheap_init`)
+5. ``text-only``     transformers: text inputs alone (vision-language models whose image
                      placeholders cannot be checked on meta), on meta then CPU
+
+Steps that cannot help with the failure seen are skipped (a missing forward argument is not
+fixed by real tensors), so a failing model costs a build or two, not six.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from typing import Any
 
@@ -31,10 +41,19 @@ Step = tuple[str, str, torch.dtype, str]  # (name, device, dtype, build step)
 LADDER: list[Step] = [
     ("meta", "meta", torch.float32, "default"),
     ("meta-bf16", "meta", torch.bfloat16, "default"),
+    ("meta-init", "meta", torch.float32, "meta-init"),
     ("cpu", "cpu", torch.float32, "default"),
     ("text-only", "meta", torch.float32, "text-only"),
     ("text-only-cpu", "cpu", torch.float32, "text-only"),
 ]
+
+# Failures that a step on real tensors can fix: the meta device has no values.
+_NEEDS_VALUES = re.compile(
+    r"meta tensor|on meta|[Mm]eta device|\.item\(\)|nonzero|data-dependent|Cannot copy out of meta|"
+    r"_local_scalar_dense|tolist|is not implemented for|NotImplementedError|"
+    r"expected .*device|same device|Expected all tensors")
+# Failures that a bfloat16 build can fix.
+_NEEDS_BF16 = re.compile(r"BFloat16|bfloat16|Float16|Half")
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
@@ -42,17 +61,44 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {text[:limit]}"
 
 
+def _applies(name: str, source: str, errors: list[str], build_failed: bool,
+             params: int | None) -> bool:
+    """Whether a ladder step can help, given the failures so far."""
+    if name == "meta":
+        return True
+    if name == "meta-bf16":
+        return any(_NEEDS_BF16.search(e) for e in errors)
+    if name == "meta-init":
+        return build_failed  # the constructor itself needed values
+    real = (params is not None and params <= CPU_PARAM_BUDGET
+            and any(_NEEDS_VALUES.search(e) for e in errors))
+    if name == "cpu":
+        return real
+    if name.startswith("text-only"):
+        # only for a model that could be built, or whose inputs were the problem
+        text = source in ("transformers", "hf-hub") and (
+            params is not None or any("input" in e for e in errors))
+        return text and (real if name == "text-only-cpu" else True)
+    return True
+
+
 def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str, str]:
     """Trace a model by source and config; returns (result, step name, attention path)."""
     errors: list[str] = []
     params: int | None = None
+    build_failed = False
     for name, device, dtype, step in LADDER:
-        if step == "text-only" and source not in ("transformers", "hf-hub"):
+        if not _applies(name, source, errors, build_failed, params):
             continue
-        if device == "cpu" and (params is None or params > CPU_PARAM_BUDGET):
-            continue
+        built = None
         try:
-            built = build(source, config, device=device, dtype=dtype, step=step)
+            try:
+                built = build(source, config, device=device, dtype=dtype, step=step)
+            except NotApplicable:
+                raise
+            except Exception as exc:
+                build_failed = build_failed or bool(_NEEDS_VALUES.search(one_line(exc)))
+                raise
             params = count_params(built.model) if params is None else params
             if device == "cpu" and params > CPU_PARAM_BUDGET:
                 continue
@@ -64,7 +110,15 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
             errors.append(f"{name}: {one_line(exc)}")
         finally:
             built = None
+    if params is not None and params > CPU_PARAM_BUDGET and any(
+            _NEEDS_VALUES.search(e) for e in errors):
+        errors.append(f"cpu: skipped, {params / 1e6:.0f}M parameters exceed the real-tensor "
+                      f"budget of {CPU_PARAM_BUDGET / 1e6:.0f}M")
     raise TraceFailed(errors)
+
+
+def _last_step(errors: list[str]) -> str | None:
+    return errors[-1].split(":", 1)[0] if errors else None
 
 
 class TraceFailed(RuntimeError):
@@ -116,7 +170,7 @@ def trace_manifest_row(row: dict[str, Any]) -> dict[str, Any]:
         result, step, attention = trace_config(row["source"], config)
     except TraceFailed as exc:
         return graphs_row(row["model_id"], row["config_hash"], error=exc.summary(),
-                          step=LADDER[-1][0], seconds=time.perf_counter() - start)
+                          step=_last_step(exc.errors), seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a bad row must not stop the run
         return graphs_row(row["model_id"], row["config_hash"], error=one_line(exc),
                           seconds=time.perf_counter() - start)
