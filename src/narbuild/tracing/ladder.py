@@ -61,13 +61,29 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {text[:limit]}"
 
 
+_MOE_KEYS = {"num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"}
+
+
+def is_moe(config: Any) -> bool:
+    """A mixture-of-experts config: its grouped matmul kernels want bfloat16."""
+    if isinstance(config, dict):
+        return any((k in _MOE_KEYS and isinstance(v, int) and v > 1) or is_moe(v)
+                   for k, v in config.items())
+    return isinstance(config, list) and any(is_moe(v) for v in config)
+
+
+def ladder_for(config: dict[str, Any]) -> list[Step]:
+    """The ladder, bfloat16 first for mixture-of-experts models (saves a failed build)."""
+    return [LADDER[1], LADDER[0], *LADDER[2:]] if is_moe(config) else LADDER
+
+
 def _applies(name: str, source: str, errors: list[str], build_failed: bool,
-             params: int | None) -> bool:
+             params: int | None, moe: bool = False) -> bool:
     """Whether a ladder step can help, given the failures so far."""
     if name == "meta":
         return True
     if name == "meta-bf16":
-        return any(_NEEDS_BF16.search(e) for e in errors)
+        return moe or any(_NEEDS_BF16.search(e) for e in errors)
     if name == "meta-init":
         return build_failed  # the constructor itself needed values
     real = (params is not None and params <= CPU_PARAM_BUDGET
@@ -87,8 +103,9 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
     errors: list[str] = []
     params: int | None = None
     build_failed = False
-    for name, device, dtype, step in LADDER:
-        if not _applies(name, source, errors, build_failed, params):
+    moe = is_moe(config)
+    for name, device, dtype, step in ladder_for(config):
+        if not _applies(name, source, errors, build_failed, params, moe):
             continue
         built = None
         try:
