@@ -287,3 +287,52 @@ def test_all_torchvision_figures():
         if macs_err >= 0.01 or params_err >= 0.01:
             failures[name] = (round(macs_err, 4), round(params_err, 4))
     assert not failures, failures
+
+
+# ------------------------------------------------------------------ isolation
+
+
+USER_MODELS = '''
+import os, signal, time
+import torch
+
+def good():
+    return torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU())
+
+def hangs():
+    time.sleep(3600)
+
+def crashes():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def hogs():
+    held = [bytearray(64 << 20) for _ in range(40)]  # 2.5 GiB, touched
+    time.sleep(60)
+    return held
+
+def raises():
+    raise ValueError("bad config")
+
+def example_inputs():
+    return (torch.randn(1, 8, requires_grad=True),)
+'''
+
+
+def test_crash_hang_and_memory_hog_become_error_rows(tmp_path):
+    from narbuild.crawler.base import manifest_row
+
+    src = tmp_path / "user_models.py"
+    src.write_text(USER_MODELS)
+    ws = Workspace(tmp_path / "w", create=True)
+    names = ["good", "hangs", "crashes", "hogs", "raises"]
+    ws.table("manifest").upsert(
+        [manifest_row("file", f"user_models.{n}", {"path": str(src), "factory": n}) for n in names])
+    options = TraceOptions(workers=2, timeout_s=8, memory_limit_mb=1500)
+    summary = trace_catalog(ws, options)
+    rows = {r["model_id"].split(".")[-1]: r for r in ws.table("graphs").read_rows()}
+    assert set(rows) == set(names) and summary.ok == 1 and summary.errors == 4
+    assert rows["good"]["status"] == "ok" and rows["good"]["num_nodes"] > 0
+    assert "timed out after 8 s" in rows["hangs"]["error"]
+    assert "worker crashed" in rows["crashes"]["error"]
+    assert "exceeded the memory limit of 1500 MiB" in rows["hogs"]["error"]
+    assert "bad config" in rows["raises"]["error"]

@@ -276,8 +276,16 @@ def _hf_hub(config: dict[str, Any], step: str) -> Built:
     return _transformers({"model_type": model_type, "class": archs[0], "config": cfg}, step)
 
 
+def _file(config: dict[str, Any], step: str) -> Built:
+    """A user's ``file.py:factory`` (with its ``example_inputs()`` when defined)."""
+    from narbuild.tracing.spec import load_factory
+
+    _, model, inputs = load_factory(f"{config['path']}:{config['factory']}")
+    return Built(model, tuple(inputs) if isinstance(inputs, list) else inputs)
+
+
 _BUILDERS = {"timm": _timm, "torchvision": _torchvision, "transformers": _transformers,
-             "hf-hub": _hf_hub}
+             "hf-hub": _hf_hub, "file": _file}
 
 
 def parse_config(text: str) -> dict[str, Any]:
