@@ -13,3 +13,18 @@ def offline_manifest(tmp_path_factory) -> Workspace:
     ws = Workspace(tmp_path_factory.mktemp("ws") / "data", create=True)
     crawl(ws)
     return ws
+
+
+@pytest.fixture()
+def run_cli(capsys):
+    """Run ``narbuild`` in-process: returns (exit code, stdout, stderr)."""
+    from narbuild.cli import main
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+            raise SystemExit(0)
+        out = capsys.readouterr()
+        return exc.value.code, out.out, out.err
+
+    return run

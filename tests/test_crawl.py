@@ -9,7 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from narbuild import NarbuildError, Workspace, crawl
-from narbuild.cli import main
 from narbuild.crawler.transformers_source import head_of
 
 
@@ -73,17 +72,9 @@ def test_head_names():
     assert head_of("Llama4TextModel", "Llama4ForConditionalGeneration") == "Llama4TextModel"
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
-def test_cli_json_summary(tmp_path, capsys):
+def test_cli_json_summary(tmp_path, run_cli):
     code, out, err = run_cli(["-w", str(tmp_path / "w"), "--json", "crawl", "-s", "torchvision",
-                              "--include", "torchvision:resnet*"], capsys)
+                              "--include", "torchvision:resnet*"])
     assert code == 0, err
     summary = json.loads(out)
     assert summary["per_source"] == {"torchvision": 5} and summary["total_rows"] == 5
@@ -97,27 +88,27 @@ def test_cli_json_summary(tmp_path, capsys):
     (["trace", "--model", "timm:resnet5O"], "unknown model id"),
     (["trace"], "no narbuild workspace"),
 ])
-def test_cli_bad_input_is_one_line(tmp_path, capsys, args, needle):
-    code, _, err = run_cli(["-w", str(tmp_path / "w"), *args], capsys)
+def test_cli_bad_input_is_one_line(tmp_path, run_cli, args, needle):
+    code, _, err = run_cli(["-w", str(tmp_path / "w"), *args])
     assert code != 0 and needle in err and "Traceback" not in err
 
 
-def test_foreign_workspace_is_refused_and_untouched(tmp_path, capsys):
+def test_foreign_workspace_is_refused_and_untouched(tmp_path, run_cli):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    code, _, err = run_cli(["-w", str(foreign), "crawl", "-s", "torchvision"], capsys)
+    code, _, err = run_cli(["-w", str(foreign), "crawl", "-s", "torchvision"])
     assert code != 0 and "not a narbuild workspace" in err
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
 
-def test_corrupt_and_foreign_parquet_are_named(tmp_path, capsys):
+def test_corrupt_and_foreign_parquet_are_named(tmp_path, run_cli):
     ws = Workspace(tmp_path / "w", create=True)
     crawl(ws, ["torchvision"], include=["torchvision:resnet18"])
     good = ws.table("manifest").parts()[0]
     bad = good.with_name("part-99999999999999999999-corrupt.parquet")
     bad.write_bytes(b"PAR1 not really")
-    code, _, err = run_cli(["-w", str(ws.root), "crawl", "-s", "torchvision"], capsys)
+    code, _, err = run_cli(["-w", str(ws.root), "crawl", "-s", "torchvision"])
     assert code != 0 and "not a readable Parquet file" in err and bad.name in err
     assert good.exists()
     bad.unlink()

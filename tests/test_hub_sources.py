@@ -10,7 +10,6 @@ import pytest
 from fake_hub import FakeHub, FakeModel, fake_hub_fixture  # noqa: F401 - the `hub` fixture
 
 from narbuild import NarbuildError, Workspace, crawl
-from narbuild.cli import main
 from narbuild.errors import SourceUnavailableError
 
 BERT = {"model_type": "bert", "architectures": ["BertForMaskedLM"], "hidden_size": 64}
@@ -40,14 +39,6 @@ def rows(ws: Workspace) -> dict[str, dict]:
 def comparable(ws: Workspace) -> dict[str, dict]:
     """Manifest rows without the crawl time."""
     return {k: {c: v for c, v in r.items() if c != "crawled_at"} for k, r in rows(ws).items()}
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def closed_port() -> int:
@@ -185,13 +176,13 @@ def test_another_query_ignores_the_saved_cursor(hub, ws):
     assert hub.pages() == [1, 2, 3] and len(rows(ws)) == 8
 
 
-def test_unreachable_hub_is_one_line_and_fast(hub, ws, tmp_path, monkeypatch, capsys):
+def test_unreachable_hub_is_one_line_and_fast(hub, ws, tmp_path, monkeypatch, run_cli):
     dead = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(SourceUnavailableError, match="cannot be reached"):
         hf_crawl(ws, endpoint=dead)
     monkeypatch.setenv("HF_ENDPOINT", dead)
     start = time.perf_counter()
-    code, out, err = run_cli(["-w", str(tmp_path / "cli"), "crawl", "-s", "hf-hub"], capsys)
+    code, out, err = run_cli(["-w", str(tmp_path / "cli"), "crawl", "-s", "hf-hub"])
     assert time.perf_counter() - start < 10
     assert code == 2 and out == "" and "Traceback" not in err
     assert err.strip().count("\n") == 0
@@ -207,14 +198,14 @@ def test_hf_hub_offline_env_contacts_nothing(hub, ws, monkeypatch):
     assert hub.requests == []
 
 
-def test_token_is_sent_checked_and_never_shown_or_stored(hub, ws, tmp_path, capsys):
+def test_token_is_sent_checked_and_never_shown_or_stored(hub, ws, tmp_path, run_cli):
     add_models(hub, 4)
     hub.token = "hf_right_token"
     hf_crawl(ws, token="hf_right_token")
     assert len(rows(ws)) == 4 and all(r.authorized for r in hub.requests)
     secret = "hf_wrong_secret_123"
     code, out, err = run_cli(["-w", str(tmp_path / "cli"), "crawl", "-s", "hf-hub",
-                              "--token", secret], capsys)
+                              "--token", secret])
     assert code == 2 and "rejected the token (401 Unauthorized)" in err
     assert err.strip().count("\n") == 0 and secret not in err + out
     stored = [p.read_bytes() for p in (tmp_path / "cli").rglob("*") if p.is_file()]
@@ -222,14 +213,14 @@ def test_token_is_sent_checked_and_never_shown_or_stored(hub, ws, tmp_path, caps
     assert not any(b"hf_right_token" in s or secret.encode() in s for s in stored)
 
 
-def test_cli_hub_crawl(hub, tmp_path, capsys):
+def test_cli_hub_crawl(hub, tmp_path, run_cli):
     add_models(hub, 4)
     hub.add(FakeModel("timm/vit_tiny", sha=sha(40), library_name="timm", config={}),
             FakeModel("timm/resnet18", sha=sha(41), library_name="timm", config={}),
             FakeModel("timm/resnet34", sha=sha(42), library_name="timm", config={}))
     code, out, err = run_cli(["-w", str(tmp_path / "w"), "--json", "crawl", "-s", "hf-hub",
                               "--hub-library", "timm", "--hub-search", "resnet",
-                              "--limit", "5"], capsys)
+                              "--limit", "5"])
     assert code == 0, err
     summary = json.loads(out)
     assert summary["per_source"] == {"hf-hub": 2} and summary["total_rows"] == 2
@@ -297,15 +288,15 @@ def test_torch_hub_local_repo(hub_repo, ws):
     assert model.fc.out_features == 10
 
 
-def test_torch_hub_cli_needs_trust(hub_repo, tmp_path, capsys):
+def test_torch_hub_cli_needs_trust(hub_repo, tmp_path, run_cli):
     with pytest.raises(NarbuildError, match="--trust-remote-code"):
         crawl(Workspace(tmp_path / "api", create=True), ["torch-hub"],
               options={"torch_hub": {"repos": [str(hub_repo)], "trust_remote_code": False}})
     args = ["-w", str(tmp_path / "w"), "crawl", "-s", "torch-hub", "--repo", str(hub_repo)]
-    code, _, err = run_cli(args, capsys)
+    code, _, err = run_cli(args)
     assert code == 2 and "runs the repo's code" in err and "--trust-remote-code" in err
     assert "Traceback" not in err and err.strip().count("\n") == 0
-    code, out, err = run_cli([*args[:2], "--json", *args[2:], "--trust-remote-code"], capsys)
+    code, out, err = run_cli([*args[:2], "--json", *args[2:], "--trust-remote-code"])
     assert code == 0, err
     assert json.loads(out)["per_source"] == {"torch-hub": 2}
 

@@ -214,9 +214,9 @@ def test_sharding_splits_and_covers(small_catalog):
 # ---------------------------------------------------------------------------- CLI
 
 
-def run_cli(args):
+def run_narbuild(args):
     return subprocess.run([sys.executable, "-m", "narbuild.cli", *args], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, check=False)
 
 
 def test_trace_model_from_file_factory_with_example_inputs(tmp_path):
@@ -229,7 +229,7 @@ def test_trace_model_from_file_factory_with_example_inputs(tmp_path):
         "def example_inputs():\n"
         "    return (torch.randn(1, 1, 8, 8, requires_grad=True),)\n")
     out = tmp_path / "g.json"
-    res = run_cli(["trace", "--model", f"{src}:build", "--out", str(out)])
+    res = run_narbuild(["trace", "--model", f"{src}:build", "--out", str(out)])
     assert res.returncode == 0, res.stderr
     graph = json.loads(out.read_text())
     assert "ConvolutionBackward0" in graph["nodes"] and graph["params"] == 4 * 9 + 4 + 144 * 2 + 2
@@ -243,7 +243,7 @@ def test_trace_model_from_config_json(tmp_path):
                                   intermediate_size=128, architectures=["BertForMaskedLM"])
     path = tmp_path / "config.json"
     cfg.to_json_file(path)
-    res = run_cli(["--json", "trace", "--model", str(path)])
+    res = run_narbuild(["--json", "trace", "--model", str(path)])
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["num_nodes"] > 50
 
@@ -261,7 +261,7 @@ def test_bad_specs_are_one_line(tmp_path, spec_kind, needle):
     bad.write_text("{nope")
     spec = {"missing-file": f"{tmp_path}/none.py:f", "no-factory": f"{py}:build",
             "raises": f"{py}:boom", "bad-json": str(bad)}[spec_kind]
-    res = run_cli(["trace", "--model", spec])
+    res = run_narbuild(["trace", "--model", spec])
     assert res.returncode != 0 and needle in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 

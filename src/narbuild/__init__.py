@@ -11,8 +11,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from narbuild.crawler import crawl
 from narbuild.errors import NarbuildError
 from narbuild.workspace import Workspace
-from narbuild.crawler import crawl
 
-__all__ = ["NarbuildError", "Workspace", "crawl", "__version__"]
+__all__ = ["NarbuildError", "Workspace", "__version__", "crawl"]

@@ -11,7 +11,6 @@ import sys
 
 from narbuild.cli import main as cli_main
 
-
 # A quick, representative slice of the catalog (the whole catalog: `narbuild trace`, ~20 min).
 DEMO_MODELS = [
     "timm:resnet50", "timm:resnet101", "timm:vit_base_patch16_224", "timm:convnext_tiny",
@@ -37,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     _run(args.workdir, "crawl")
     _run(args.workdir, "trace", *[f"--include={p}" for p in DEMO_MODELS])
     _run(args.workdir, "trace", "--model", "timm:resnet50")
+    _run(args.workdir, "gen-nas", "--count", "2000")
+    _run(args.workdir, "preprocess")
     print(f"\nDone. Every table is under {args.workdir}/ (Parquet); try "
           f"`narbuild --workdir {args.workdir} --help`.")
 

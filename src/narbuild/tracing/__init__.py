@@ -15,7 +15,8 @@ _EXPORTS = {
     "TraceOptions": "runner", "TraceSummary": "runner", "trace_catalog": "runner",
     "trace_spec": "spec",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["OpGraph", "TraceOptions", "TraceResult", "TraceSummary", "remove_ops",
+           "trace_catalog", "trace_module", "trace_spec", "walk_autograd"]
 
 
 def __getattr__(name: str):

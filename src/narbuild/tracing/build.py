@@ -58,11 +58,13 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
 
 # In-place ops that only write values: on a meta tensor there are none to write, so a meta
 # build skips them (weight initialisation is half of a build's time otherwise).
-_VALUE_WRITES = frozenset(
-    "uniform_ normal_ erfinv_ fill_ zero_ copy_ mul_ add_ sub_ div_ clamp_ clamp_min_ clamp_max_ "
-    "exponential_ bernoulli_ random_ log_normal_ cauchy_ geometric_ abs_ sqrt_ exp_ log_ neg_ "
-    "fill_diagonal_ masked_fill_ index_fill_ addcmul_ addcdiv_ lerp_ sign_ floor_ ceil_ "
-    "round_ fmod_ remainder_ pow_ reciprocal_ tanh_ sigmoid_ relu_ mul add".split()[:-2])
+_VALUE_WRITES = frozenset({
+    "uniform_", "normal_", "erfinv_", "fill_", "zero_", "copy_", "mul_", "add_", "sub_", "div_",
+    "clamp_", "clamp_min_", "clamp_max_", "exponential_", "bernoulli_", "random_", "log_normal_",
+    "cauchy_", "geometric_", "abs_", "sqrt_", "exp_", "log_", "neg_", "fill_diagonal_",
+    "masked_fill_", "index_fill_", "addcmul_", "addcdiv_", "lerp_", "sign_", "floor_", "ceil_",
+    "round_", "fmod_", "remainder_", "pow_", "reciprocal_", "tanh_", "sigmoid_", "relu_",
+})
 
 
 class _SkipMetaValueWrites(torch.overrides.TorchFunctionMode):

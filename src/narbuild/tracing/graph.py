@@ -95,9 +95,9 @@ def remove_ops(graph: OpGraph, ops: set[str]) -> OpGraph:
         if i not in dropped:
             new_index[i] = len(new_index)
     edges = set()
-    for i in new_index:
+    for i, new in new_index.items():
         for p in kept_parents(i, set()):
-            edges.add((new_index[p], new_index[i]))
+            edges.add((new_index[p], new))
     nodes = [graph.nodes[i] for i in new_index]
     return OpGraph(nodes, sorted(edges))
 

@@ -118,14 +118,29 @@ def _image_token(config: Any) -> int | None:
     return None
 
 
-def _with_image_tokens(config: Any, ids: torch.Tensor) -> torch.Tensor:
+def _with_image_tokens(config: Any, ids: torch.Tensor, count: int | None = None) -> torch.Tensor:
     """Text ids with one image's placeholder tokens after the first token (LLaVA-style models
     replace them with the image features)."""
-    token, count = _image_token(config), image_token_count(config)
+    token, count = _image_token(config), count or image_token_count(config)
     if token is None or count is None:
         return ids
     image = torch.full((1, count), token, dtype=torch.long)
     return torch.cat([ids[:, :1], image, ids[:, 1:]], dim=1)
+
+
+def patch_grid(config: Any) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    """Qwen2-VL-style vision input: one image as flattened patches, its (t, h, w) patch grid,
+    and the number of placeholder tokens it becomes after spatial merging."""
+    vision = getattr(config, "vision_config", None) or config
+    patch = cfg_get(vision, "patch_size", "spatial_patch_size")
+    if not isinstance(patch, int) or patch <= 0:
+        return None
+    temporal = int(cfg_get(vision, "temporal_patch_size", default=1) or 1)
+    merge = int(cfg_get(vision, "spatial_merge_size", "merge_size", default=1) or 1)
+    channels = int(cfg_get(vision, "in_channels", "in_chans", "num_channels", default=3))
+    side = 8 * merge
+    patches = torch.randn(side * side, channels * temporal * patch * patch, requires_grad=True)
+    return patches, torch.tensor([[1, side, side]]), side * side // (merge * merge)
 
 
 def _audio_features(config: Any, seq: int) -> torch.Tensor:
@@ -157,7 +172,13 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
     channels = int(cfg_get(config, "num_channels", "in_channels", "in_chans", default=3))
     hw = image_hw(cfg_get(config, "image_size", "img_size", "input_size", "crop_size"))
 
-    if "pixel_values" in names and not text_only:
+    grid = patch_grid(config) if names & {"grid_thw", "image_grid_thw"} else None
+    if grid is not None and "grid_thw" in names:  # a vision tower fed with patches
+        inputs["hidden_states" if "hidden_states" in names else "pixel_values"] = grid[0]
+        inputs["grid_thw"] = grid[1]
+    elif grid is not None and "pixel_values" in names and not text_only:
+        inputs["pixel_values"], inputs["image_grid_thw"] = grid[0], grid[1]
+    elif "pixel_values" in names and not text_only:
         frames = cfg_get(config, "num_frames", "frames_per_clip")
         if frames and "video" in type(model).__name__.lower():
             inputs["pixel_values"] = torch.randn(1, int(frames), channels, *hw, requires_grad=True)
@@ -171,7 +192,9 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         not inputs or text_only or _required(params["input_ids"]) or _is_multimodal_text(names))
     if text_needed:
         ids = _tokens(config, seq)
-        if "pixel_values" in inputs and inputs["pixel_values"].dim() == 4:
+        if "image_grid_thw" in inputs:
+            ids = _with_image_tokens(config, ids, count=grid[2])
+        elif "pixel_values" in inputs and inputs["pixel_values"].dim() == 4:
             ids = _with_image_tokens(config, ids)
         if type(model).__name__.endswith("ForMultipleChoice"):
             ids = ids.unsqueeze(1).expand(1, 2, ids.shape[-1]).contiguous()  # two choices

@@ -31,8 +31,8 @@ import torch
 
 from narbuild import __version__
 from narbuild.tracing.build import build
-from narbuild.tracing.inputs import NotApplicable
 from narbuild.tracing.core import TraceResult, count_params, trace_module
+from narbuild.tracing.inputs import NotApplicable
 
 CPU_PARAM_BUDGET = 200_000_000
 """Largest model (parameters) traced on real CPU tensors; 0.8 GB of float32 weights."""
@@ -73,8 +73,12 @@ def is_moe(config: Any) -> bool:
 
 
 def ladder_for(config: dict[str, Any]) -> list[Step]:
-    """The ladder, bfloat16 first for mixture-of-experts models (saves a failed build)."""
-    return [LADDER[1], LADDER[0], *LADDER[2:]] if is_moe(config) else LADDER
+    """The ladder; for mixture-of-experts models bfloat16 first (saves a failed build) and
+    bfloat16 in the later steps too."""
+    if not is_moe(config):
+        return LADDER
+    later = [(n, dev, torch.bfloat16, step) for n, dev, _, step in LADDER[2:]]
+    return [LADDER[1], LADDER[0], *later]
 
 
 def _applies(name: str, source: str, errors: list[str], build_failed: bool,

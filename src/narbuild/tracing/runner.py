@@ -97,7 +97,7 @@ def _quiet_libraries() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    logging.disable(logging.WARNING)
+    logging.disable(logging.CRITICAL)  # library chatter; failures are recorded in the rows
     try:
         from transformers.utils import logging as hf_logging
 
@@ -243,10 +243,18 @@ def _count(summary: TraceSummary, row: dict) -> None:
         summary.fallbacks[row["fallback"]] = summary.fallbacks.get(row["fallback"], 0) + 1
     else:
         summary.errors += 1
-        reason = (row["error"] or "").split(" | ")[0].split(":", 2)[:2]
-        key = ":".join(reason).strip()[:80]
+        key = error_kind(row["error"] or "")
         summary.top_errors[key] = summary.top_errors.get(key, 0) + 1
     summary.peak_worker_rss_mb = max(summary.peak_worker_rss_mb, row.get("peak_rss_mb") or 0.0)
+
+
+def error_kind(error: str) -> str:
+    """A short, groupable reason: the first failure's exception and message, numbers masked."""
+    import re
+
+    first = error.split(" | ")[0]
+    first = re.sub(r"^[\w-]+: (?=\w+(Error|Exception|Limit|NotImplemented))", "", first)
+    return re.sub(r"\d+", "N", first)[:90]
 
 
 def _run_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], None],

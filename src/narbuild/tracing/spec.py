@@ -70,7 +70,7 @@ def load_factory(spec: str) -> tuple[str, torch.nn.Module, tuple | dict]:
         inputs = mod.example_inputs() if callable(getattr(mod, "example_inputs", None)) else None
     except NarbuildError:
         raise
-    except Exception as exc:  # noqa: BLE001 - user code may raise anything
+    except Exception as exc:
         raise NarbuildError(f"{spec} raised {one_line(exc)}", "fix the factory and retry") from exc
     finally:
         sys.path.remove(str(path.parent.resolve()))
