@@ -114,6 +114,22 @@ def test_macs_and_params_match_torchvision(name):
     assert macs_err < 0.01 and params_err < 0.01, (macs_err, params_err)
 
 
+@pytest.mark.parametrize("model_id", ["timm:convnext_tiny", "transformers:bert"])
+def test_lean_counter_equals_flopcountermode(model_id):
+    from narbuild.tracing.flops import FlopCounter, reference_counter
+
+    row = lookup(model_id)
+    totals = []
+    for counter in (FlopCounter(), reference_counter()):
+        built = build(row["source"], json.loads(row["config"]))
+        with counter:
+            out = built.model(**built.inputs) if isinstance(built.inputs, dict) else built.model(
+                *built.inputs)
+        assert out is not None
+        totals.append(counter.get_total_flops())
+    assert totals[0] == totals[1] > 0
+
+
 def test_moe_flops_count_grouped_matmul():
     """A mixture-of-experts model: FLOPs = 2 x active parameters x tokens (+ attention)."""
     import transformers
