@@ -352,3 +352,23 @@ def test_crash_hang_and_memory_hog_become_error_rows(tmp_path):
     assert "worker crashed" in rows["crashes"]["error"]
     assert "exceeded the memory limit of 1500 MiB" in rows["hogs"]["error"]
     assert "bad config" in rows["raises"]["error"]
+
+
+def test_json_summary_stays_parseable_when_models_print(tmp_path):
+    from narbuild.crawler.base import manifest_row
+
+    src = tmp_path / "noisy.py"
+    src.write_text("import torch\n"
+                   "def build():\n"
+                   "    print('[ERROR] a library talking on stdout')\n"
+                   "    return torch.nn.Linear(4, 2)\n"
+                   "def example_inputs():\n"
+                   "    return (torch.randn(1, 4, requires_grad=True),)\n")
+    ws = Workspace(tmp_path / "w", create=True)
+    ws.table("manifest").upsert([manifest_row("file", "noisy.build",
+                                              {"path": str(src), "factory": "build"})])
+    res = run_narbuild(["-w", str(ws.root), "--json", "trace", "--workers", "1"])
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["ok"] == 1
+    res = run_narbuild(["--json", "trace", "--model", f"{src}:build"])
+    assert res.returncode == 0 and json.loads(res.stdout)["num_nodes"] > 0

@@ -193,9 +193,12 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
 
 
 def _trace_one(ctx: Context, spec: str, out: str | None) -> None:
+    from contextlib import redirect_stdout
+
     from narbuild.tracing import trace_spec
 
-    row = trace_spec(spec)
+    with redirect_stdout(sys.stderr):  # libraries may print; stdout carries our output
+        row = trace_spec(spec)
     if row["status"] != "ok":
         raise NarbuildError(f"tracing {row['model_id']} failed: {row['error']}",
                             "see the reason above; other specs still work")

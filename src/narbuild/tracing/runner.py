@@ -77,6 +77,7 @@ def shard_dir(options: TraceOptions) -> str:
 def _worker_main(conn: Connection) -> None:
     """Worker loop: receive manifest rows, send graphs rows, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _silence_stdout()  # libraries print (transformers' docstring checks); stdout is the user's
     import torch
 
     torch.set_num_threads(1)
@@ -90,6 +91,16 @@ def _worker_main(conn: Connection) -> None:
         result = trace_manifest_row(row)
         result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         conn.send(result)
+
+
+def _silence_stdout() -> None:
+    """Point this process's stdout at /dev/null, so --json output stays parseable."""
+    import sys
+
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 def _quiet_libraries() -> None:
