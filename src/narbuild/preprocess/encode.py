@@ -70,14 +70,15 @@ def encode(op_names: Sequence[str], src: np.ndarray, dst: np.ndarray, steps: int
     return encode_steps(op_labels(op_names), src, dst, steps)[-1]
 
 
-def graph_hash(op_names: Sequence[str], src: np.ndarray, dst: np.ndarray,
-               iterations: int = 3) -> str:
-    """Canonical hash of a cleaned graph: equal for equal operators and structure whatever the
-    node order (WL refinement over parents and children), 32 hex characters."""
-    labels = encode(op_names, src, dst, iterations)
-    h = hashlib.sha256(f"{len(op_names)}:{len(src)}:".encode())
-    h.update(np.sort(labels).tobytes())
-    return h.hexdigest()[:32]
+def graph_hash(op_names: Sequence[str], src: np.ndarray, dst: np.ndarray) -> str:
+    """Canonical hash of a cleaned graph (32 hex characters): the tracer's stable 1-WL hash
+    (:func:`narbuild.tracing.graph.wl_hashes`), equal for equal operators and structure
+    whatever the node order. A fixed number of rounds is not enough: 3 rounds merge hundreds of
+    non-isomorphic DARTS networks."""
+    from narbuild.tracing.graph import wl_hashes
+
+    graph = np.zeros(len(op_names), dtype=np.int64)
+    return wl_hashes(list(op_names), graph, np.asarray(src), np.asarray(dst), 1)[0][:32]
 
 
 def heights(num_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
