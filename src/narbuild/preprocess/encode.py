@@ -9,30 +9,13 @@ which is Eq. 2 with node labels in ``M^1`` and both directions as neighbours.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 
-_U = np.uint64
-_MASK = (1 << 64) - 1
+from narbuild.hashing import _U, mix64, name_hash
 
-
-def mix64(x: np.ndarray, salt: int = 0) -> np.ndarray:
-    """splitmix64 finaliser over a uint64 array (array arithmetic wraps silently)."""
-    z = x.astype(_U, copy=True)
-    z += _U((salt * 0x9E3779B97F4A7C15 + 0x9E3779B97F4A7C15) & _MASK)
-    z ^= z >> _U(30)
-    z *= _U(0xBF58476D1CE4E5B9)
-    z ^= z >> _U(27)
-    z *= _U(0x94D049BB133111EB)
-    z ^= z >> _U(31)
-    return z
-
-
-def name_hash(name: str) -> int:
-    """Stable 64-bit hash of an operator name (blake2b, independent of the Python process)."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+__all__ = ["mix64", "name_hash"]  # re-exported for the motif code
 
 
 def op_labels(op_names: Sequence[str]) -> np.ndarray:

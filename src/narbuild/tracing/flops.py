@@ -8,6 +8,7 @@ are counted.
 from __future__ import annotations
 
 from math import prod
+from typing import ClassVar
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -50,7 +51,8 @@ class FlopCounter(TorchDispatchMode):
     totals are the same (tests compare both on real models).
     """
 
-    registry = {**flop_registry, **{k: shape_wrapper(v) for k, v in EXTRA_FORMULAS.items()}}
+    registry: ClassVar[dict] = {**flop_registry,
+                                **{k: shape_wrapper(v) for k, v in EXTRA_FORMULAS.items()}}
 
     def __init__(self) -> None:
         super().__init__()

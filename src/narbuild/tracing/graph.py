@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from narbuild.hashing import mix64, name_hash
+
 if TYPE_CHECKING:
     import torch
 
@@ -104,20 +106,6 @@ def remove_ops(graph: OpGraph, ops: set[str]) -> OpGraph:
 
 MAX_ROUNDS = 512
 """Refinement rounds at most; a graph stops earlier when its colouring is stable."""
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _mix(x: np.ndarray, salt: int) -> np.ndarray:
-    """splitmix64 finaliser of ``x + salt`` (uint64, wrapping): a well-spread 64-bit hash."""
-    with np.errstate(over="ignore"):
-        z = x + np.uint64(salt)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def _op_colour(op: str) -> int:
-    return int.from_bytes(hashlib.blake2b(op.encode(), digest_size=8).digest(), "little")
 
 
 def _distinct_per_graph(colours: np.ndarray, graph: np.ndarray, num_graphs: int) -> np.ndarray:
@@ -141,9 +129,9 @@ class _Subgraph:
         down = np.zeros(len(colours), dtype=np.uint64)
         if len(self.src_by_dst):
             with np.errstate(over="ignore"):
-                up[self.dst_ids] = np.add.reduceat(_mix(colours[self.src_by_dst], salt_up),
+                up[self.dst_ids] = np.add.reduceat(mix64(colours[self.src_by_dst], salt_up),
                                                    self.dst_starts)
-                down[self.src_ids] = np.add.reduceat(_mix(colours[self.dst_by_src], salt_down),
+                down[self.src_ids] = np.add.reduceat(mix64(colours[self.dst_by_src], salt_down),
                                                      self.src_starts)
         return up, down
 
@@ -170,7 +158,7 @@ def wl_hashes(labels: list[str] | np.ndarray, graph: np.ndarray, src: np.ndarray
     """
     if vocab is None:  # labels are operator names
         vocab, labels = np.unique(np.asarray(labels), return_inverse=True)
-    colours = np.array([_op_colour(str(n)) for n in vocab], dtype=np.uint64)[
+    colours = np.array([name_hash(str(n)) for n in vocab], dtype=np.uint64)[
         np.asarray(labels).ravel()]
     graph = np.asarray(graph, dtype=np.int64)
     src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
@@ -183,7 +171,7 @@ def wl_hashes(labels: list[str] | np.ndarray, graph: np.ndarray, src: np.ndarray
             break
         up, down = sub.neighbour_sums(local, 0x9E3779B97F4A7C15, 0x632BE59BD9B4E019)
         with np.errstate(over="ignore"):
-            new = _mix(_mix(local, 0x85157AF5D1C7A9F3) ^ _mix(up, 1) + _mix(down, 2), 3)
+            new = mix64(mix64(local, 0x85157AF5D1C7A9F3) ^ mix64(up, 1) + mix64(down, 2), 3)
         new_counts = _distinct_per_graph(new, sub.graph, num_graphs)
         # Every active graph takes this round's colours (they encode the neighbourhoods even
         # when no class split); the ones whose classes did not split are then done.
