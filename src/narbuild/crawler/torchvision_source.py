@@ -58,13 +58,19 @@ def iter_torchvision(names: list[str] | None = None) -> Iterator[dict[str, Any]]
         config: dict[str, Any] = {"builder": name}
         if "num_classes" in facts:
             config["num_classes"] = facts["num_classes"]
-        if "crop_size" in facts:
-            config["image_size"] = facts["crop_size"]
+        size = facts.get("crop_size") or facts.get("resize_size")  # segmentation: resize only
+        if size:
+            config["image_size"] = size
         if task_of(module) == "video-classification":
             config["num_frames"] = max(16, facts.get("min_temporal_size", 16))
-        if "image_size" in inspect.signature(get_model_builder(name)).parameters or (
-                "vision_transformer" in module and "min_size" in facts):
-            config["builder_kwargs"] = {"image_size": facts["min_size"][0]}
+        params = inspect.signature(get_model_builder(name)).parameters
+        kwargs = {}
+        if "image_size" in params or ("vision_transformer" in module and "min_size" in facts):
+            kwargs["image_size"] = facts["min_size"][0]
+        if "aux_loss" in params and facts:
+            kwargs["aux_loss"] = True  # as the published weights build it
+        if kwargs:
+            config["builder_kwargs"] = kwargs
         yield manifest_row(
             "torchvision", name, config,
             task=task_of(module), library="torchvision",
