@@ -49,6 +49,15 @@ def progress(ctx: Context, description: str, total: int | None = None):
         yield lambda *_: bar.advance(task)
 
 
+def id_filters(command):
+    """The --include/--exclude model-id patterns that several commands take."""
+    command = click.option("--exclude", multiple=True, metavar="PATTERN",
+                           help="Skip model ids matching this fnmatch pattern (repeatable).")(command)
+    return click.option("--include", multiple=True, metavar="PATTERN",
+                        help="Only model ids matching this fnmatch pattern (repeatable), "
+                             "e.g. 'timm:resnet*'.")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="narbuild")
 @click.option("--workdir", "-w", type=click.Path(file_okay=False), default=None,
@@ -72,10 +81,7 @@ def cli(click_ctx: click.Context, workdir: str | None, as_json: bool, quiet: boo
               type=click.Choice(["timm", "torchvision", "transformers", "hf-hub", "torch-hub"]),
               help="Model source (repeatable). Default: the offline registries "
                    "timm, torchvision and transformers.")
-@click.option("--include", multiple=True, metavar="PATTERN",
-              help="Keep model ids matching this fnmatch pattern (repeatable), e.g. 'timm:resnet*'.")
-@click.option("--exclude", multiple=True, metavar="PATTERN",
-              help="Drop model ids matching this fnmatch pattern (repeatable).")
+@id_filters
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="At most N models per source.")
 @click.option("--task", default=None, help="Keep only this task, e.g. image-classification.")
@@ -129,10 +135,7 @@ def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub
                    "Hugging Face config.json, or path/to/file.py:factory.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="With --model: write the graph (nodes, edges, FLOPs, params) to this JSON file.")
-@click.option("--include", multiple=True, metavar="PATTERN",
-              help="Trace only manifest ids matching this fnmatch pattern (repeatable).")
-@click.option("--exclude", multiple=True, metavar="PATTERN",
-              help="Skip manifest ids matching this fnmatch pattern (repeatable).")
+@id_filters
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: the number of cores].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=180.0, show_default=True,
