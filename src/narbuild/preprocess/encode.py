@@ -15,8 +15,6 @@ import numpy as np
 
 from narbuild.hashing import _U, mix64, name_hash
 
-__all__ = ["mix64", "name_hash"]  # re-exported for the motif code
-
 
 def op_labels(op_names: Sequence[str]) -> np.ndarray:
     """Step-0 labels: the hash of each node's operator name."""

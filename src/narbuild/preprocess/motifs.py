@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from narbuild.errors import NarbuildError
-from narbuild.preprocess.encode import _U, encode, mix64, node_order
+from narbuild.hashing import _U, mix64
+from narbuild.preprocess.encode import encode, node_order
 
 _P = _U(0x100000001B3)  # odd multiplier of the polynomial content hash
 _PAIR = _U(0xD6E8FEB86659FD93)  # odd multiplier: pair id = a * _PAIR + b (wrapping)

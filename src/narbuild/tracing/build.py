@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -312,7 +311,3 @@ def _file(config: dict[str, Any], step: str) -> Built:
 
 _BUILDERS = {"timm": _timm, "torchvision": _torchvision, "transformers": _transformers,
              "hf-hub": _hf_hub, "file": _file}
-
-
-def parse_config(text: str) -> dict[str, Any]:
-    return json.loads(text)
