@@ -86,11 +86,15 @@ class FakeHub:
         self.token: str | None = None  # when set, any other bearer token gets a 401
         self._faults: dict[int, list[Any]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         daemon=True)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler; a subclass serving more routes overrides this."""
+        return _make_handler(self)
 
     def start(self) -> FakeHub:
         self._thread.start()

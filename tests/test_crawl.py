@@ -83,7 +83,7 @@ def test_cli_json_summary(tmp_path, run_cli):
 @pytest.mark.parametrize("args, needle", [
     (["crawl", "-s", "nope"], "Invalid value for '--source'"),
     (["crawl", "-s", "timm", "--include", "zzz:*"], "no model matched"),
-    (["push"], "not built yet"),
+    (["push"], "needs --local-dir"),
     (["gen-nas", "--count", "0"], "Invalid value for '--count'"),
     (["trace", "--model", "timm:resnet5O"], "unknown model id"),
     (["trace"], "no narbuild workspace"),

@@ -237,22 +237,22 @@ def _not_built(name: str, issue: str) -> click.Command:
 
 def _register_stage_commands() -> None:
     """Stage commands that live beside their stage's code."""
+    from narbuild.cards.cli import push
+    from narbuild.encoder.cli import embed, eval_
     from narbuild.nasgen.cli import gen_nas
     from narbuild.preprocess.cli import preprocess
 
     cli.add_command(gen_nas)
     cli.add_command(preprocess)
+    cli.add_command(push)
+    cli.add_command(embed)
+    cli.add_command(eval_)
 
 
 _register_stage_commands()
 
 for _name, _what in [
-    ("trace", "trace each manifest model's autograd graph into the graphs table"),
-    ("preprocess", "map operators to the NAR vocabulary, label, mine motifs, split"),
-    ("gen-nas", "generate DARTS-space networks in edit-distance classes"),
-    ("embed", "embed graphs with the bundled encoder"),
-    ("eval", "report MRR/MAP/NDCG of every method on the real and NAS sets"),
-    ("push", "publish the tables as a Hub dataset with a dataset card"),
+    ("search", "find the workspace's architectures most similar to a query model"),
 ]:
     if _name not in cli.commands:
         cli.add_command(_not_built(_name, _what))

@@ -130,11 +130,27 @@ PROCESSED = _schema(
     _field("processed_at", pa.timestamp("s", tz="UTC"), "When the row was written.", False),
 )
 
+EMBEDDINGS = _schema(
+    "embeddings",
+    _field("embedding_id", pa.string(), "Key: '<method>:<record_id>'.", False),
+    _field("record_id", pa.string(), "The processed record this vector embeds.", False),
+    _field("dataset", pa.string(), "real | nas (as in the processed table).", False),
+    _field("model_id", pa.string(), "Representative model id of the record (readability)."),
+    _field("method", pa.string(), "Embedding method: nar | gcn | gat | wl | vae.", False),
+    _field("encoder_id", pa.string(), "Which trained encoder: method, checkpoint content hash "
+           "(or 'bundled'), seed."),
+    _field("dim", pa.int32(), "Length of vector."),
+    _field("vector", pa.list_(pa.float32()), "The embedding; compare with cosine similarity."),
+    _field("narbuild_version", pa.string(), "narbuild version used."),
+    _field("embedded_at", pa.timestamp("s", tz="UTC"), "When the row was written.", False),
+)
+
 TABLES: dict[str, tuple[pa.Schema, str]] = {
     "manifest": (MANIFEST, "model_id"),
     "graphs": (GRAPHS, "model_id"),
     "nas": (NAS, "model_id"),
     "processed": (PROCESSED, "record_id"),
+    "embeddings": (EMBEDDINGS, "embedding_id"),
 }
 """Table name -> (schema, key column)."""
 

@@ -169,9 +169,7 @@ def wl_hashes(labels: list[str] | np.ndarray, graph: np.ndarray, src: np.ndarray
     for _ in range(MAX_ROUNDS):
         if not active.any() or len(local) == 0:
             break
-        up, down = sub.neighbour_sums(local, 0x9E3779B97F4A7C15, 0x632BE59BD9B4E019)
-        with np.errstate(over="ignore"):
-            new = mix64(mix64(local, 0x85157AF5D1C7A9F3) ^ mix64(up, 1) + mix64(down, 2), 3)
+        new = _recolour(sub, local)
         new_counts = _distinct_per_graph(new, sub.graph, num_graphs)
         # Every active graph takes this round's colours (they encode the neighbourhoods even
         # when no class split); the ones whose classes did not split are then done.
@@ -192,6 +190,27 @@ def wl_hashes(labels: list[str] | np.ndarray, graph: np.ndarray, src: np.ndarray
                        + sorted_colours[bounds[g]:bounds[g + 1]].tobytes()).hexdigest()
         for g in range(num_graphs)
     ]
+
+
+def _recolour(sub: _Subgraph, colours: np.ndarray) -> np.ndarray:
+    """One WL round: a node's colour from its own and its parents' and children's multisets."""
+    up, down = sub.neighbour_sums(colours, 0x9E3779B97F4A7C15, 0x632BE59BD9B4E019)
+    with np.errstate(over="ignore"):
+        return mix64(mix64(colours, 0x85157AF5D1C7A9F3) ^ mix64(up, 1) + mix64(down, 2), 3)
+
+
+def wl_colours(colours: np.ndarray, src: np.ndarray, dst: np.ndarray,
+               rounds: int) -> list[np.ndarray]:
+    """The node colours (uint64) of ``rounds`` WL rounds over parents and children, after the
+    initial ``colours``: ``[initial, round 1, ..., round n]`` (the same recolouring as
+    :func:`wl_hashes`, for a fixed number of rounds)."""
+    colours = np.asarray(colours, dtype=np.uint64)
+    sub = _Subgraph(np.arange(len(colours)), np.zeros(len(colours), dtype=np.int64),
+                    np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64))
+    out = [colours]
+    for _ in range(rounds):
+        out.append(_recolour(sub, out[-1]))
+    return out
 
 
 def _shrink(sub: _Subgraph, keep: np.ndarray, src: np.ndarray, dst: np.ndarray,

@@ -1,0 +1,60 @@
+"""Embedding throughput of the bundled NAR encoder (model only, motif graphs prebuilt) and of the
+whole `embed` path (motif graphs included), on this machine's CPU or a GPU.
+
+    python bench/bench_embed_cpu.py --workdir WS [--device cpu] [--out bench/results/embed-cpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+
+import torch
+
+from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
+from narbuild.encoder.data import load_records, motif_graphs
+from narbuild.encoder.train import embed_nar, resolve_device
+from narbuild.workspace import Workspace
+
+
+def data_hash(records) -> str:
+    """sha256 over (record id, graph hash, family, split) of every record, in id order."""
+    t = records.table
+    lines = [f"{r}:{g}:{f}:{s}" for r, g, f, s in zip(
+        records.record_ids, t["record_id"].to_pylist(), t["fine_label"].to_pylist(),
+        t["split"].to_pylist())]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--datasets", nargs="+", default=["real", "nas"])
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    device, result = resolve_device(args.device), {"threads": torch.get_num_threads()}
+    for name in args.datasets:
+        records = load_records(Workspace(args.workdir), name)
+        start = time.perf_counter()
+        motifs = motif_graphs(records)
+        build = time.perf_counter() - start
+        model, meta = load_checkpoint(bundled_path(name))
+        start = time.perf_counter()
+        embed_nar(model, motifs, device)
+        model_s = time.perf_counter() - start
+        result[name] = {"records": len(records), "data_hash": data_hash(records),
+                        "checkpoint": meta["hash"], "motif_graphs_seconds": round(build, 2),
+                        "model_seconds": round(model_s, 2),
+                        "model_graphs_per_second": round(len(records) / model_s, 1),
+                        "end_to_end_graphs_per_second": round(len(records) / (model_s + build), 1)}
+        print(name, json.dumps(result[name]), flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Stage a release folder: exactly what ``narbuild push`` uploads.
+
+::
+
+    from narbuild import Workspace
+    from narbuild.cards import stage_release
+
+    summary = stage_release(Workspace("narbuild-data"), "release")
+    # release/README.md, release/data/<config>/<split>-0000i-of-0000N.parquet, release/figures/*.png
+
+Each workspace table that exists becomes one or two configs (see :data:`CONFIGS`); tables that
+do not exist are left out, so a release of only the traced graphs is valid. The output is
+deterministic: rows sorted by key, no "now" anywhere, so staging an unchanged workspace again
+gives byte-identical files and a re-push changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from narbuild.cards.shards import MAX_SHARD_BYTES, write_shards
+from narbuild.errors import NarbuildError
+from narbuild.workspace import Workspace
+
+RELEASE_ENTRIES = frozenset({"README.md", "data", "figures"})
+"""What a release folder holds; ``push`` manages exactly these paths in the Hub repo."""
+
+GRAPH_TABLES = ("processed", "graphs", "nas", "embeddings")
+DEFAULT_LICENSE = "apache-2.0"
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    """How one workspace table (or part of it) becomes a dataset config."""
+
+    name: str
+    table: str
+    what: str
+    where: tuple[str, str] | None = None  # (column, value) rows to keep
+    split_column: str | None = None  # column naming each row's split; None: one "train" split
+    splits: tuple[str, ...] = ("train",)
+
+
+CONFIGS: tuple[ConfigSpec, ...] = (
+    ConfigSpec("real", "processed", "a cleaned real-model graph (duplicates collapsed): operator "
+               "ids, edges, fine and coarse labels, motifs and macro graph",
+               ("dataset", "real"), "split", ("train", "test")),
+    ConfigSpec("nas", "processed", "a cleaned DARTS-space network graph with its edit-distance "
+               "class, motifs and macro graph", ("dataset", "nas"), "split", ("train", "test")),
+    ConfigSpec("graphs", "graphs", "a traced model: autograd operator per node, edges, FLOPs, "
+               "parameters, inputs; error rows say why a model could not be traced"),
+    ConfigSpec("nas-graphs", "nas", "a generated DARTS-space network: genotype, operator-level "
+               "and DARTS-level graphs, class centre and edit distance to it"),
+    ConfigSpec("embeddings", "embeddings", "a graph's embedding vector by one method "
+               "(join on record_id with the real / nas configs)", None, "dataset",
+               ("real", "nas")),
+    ConfigSpec("manifest", "manifest", "a crawled model: source, name, task, family hints and "
+               "the JSON config that builds it without weights"),
+)
+
+
+@dataclass
+class ConfigRelease:
+    """One config as staged: its rows and files per split."""
+
+    spec: ConfigSpec
+    schema: pa.Schema
+    rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def data_files(self) -> list[dict[str, str]]:
+        """The card's ``data_files`` entries: one glob per split."""
+        return [{"split": s, "path": f"data/{self.name}/{s}-*.parquet"} for s in self.rows]
+
+
+@dataclass
+class ReleaseSummary:
+    """What :func:`stage_release` wrote."""
+
+    folder: Path
+    configs: list[ConfigRelease]
+    figures: list[str]
+    files: dict[str, int]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"folder": str(self.folder),
+                "configs": {c.name: c.rows for c in self.configs},
+                "figures": self.figures, "files": self.files,
+                "bytes": sum(self.files.values()), "seconds": round(self.seconds, 2)}
+
+
+def stage_release(
+    ws: Workspace,
+    out_dir: str | Path,
+    *,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+    eval_report: dict[str, Any] | None = None,
+    repo_id: str | None = None,
+    license: str = DEFAULT_LICENSE,
+    map_points: int = 2000,
+) -> ReleaseSummary:
+    """Write the release folder ``out_dir`` from the workspace's tables.
+
+    Args:
+        ws: the workspace.
+        out_dir: the folder; it must be new, empty, or an earlier release (which is replaced
+            only once the new one is complete).
+        max_shard_bytes: upper bound of one Parquet file.
+        eval_report: ``narbuild eval``'s report (its summary or details shape); by default the
+            workspace's ``reports/eval-details.json`` or ``reports/eval.json`` when present.
+        repo_id: the Hub repo the card's examples load from (a placeholder when None).
+        license: the dataset licence (a Hub licence id).
+        map_points: at most this many points per embedding-map panel (seeded subsample).
+    """
+    from narbuild.cards.card import CardInputs, render_card
+    from narbuild.cards.figures import make_figures
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    _check_target(out_dir)
+    tables = load_tables(ws)
+    report = eval_report if eval_report is not None else read_eval_report(ws)
+    tmp = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir(parents=True)
+        configs = _write_configs(tables, tmp, max_shard_bytes)
+        figures = make_figures(tables, tmp / "figures", max_points=map_points)
+        inputs = CardInputs(tables=tables, configs=configs, figures=figures, eval_report=report,
+                            repo_id=repo_id, license=license, map_points=map_points,
+                            max_shard_bytes=max_shard_bytes)
+        (tmp / "README.md").write_text(render_card(inputs), encoding="utf-8")
+        _replace(tmp, out_dir)
+    except OSError as exc:
+        raise NarbuildError(f"cannot write the release to {out_dir}: {exc.strerror or exc}",
+                            "free some space or pass another --local-dir; the workspace and "
+                            "any earlier release are untouched") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    files = {p.relative_to(out_dir).as_posix(): p.stat().st_size
+             for p in sorted(out_dir.rglob("*")) if p.is_file()}
+    return ReleaseSummary(out_dir, configs, [f.path for f in figures], files,
+                          time.perf_counter() - start)
+
+
+def load_tables(ws: Workspace) -> dict[str, pa.Table]:
+    """Every table the workspace has, read once; a clear error when there is nothing to release."""
+    names = [n for n in ("manifest", *GRAPH_TABLES) if ws.table(n).exists()]
+    if not any(n in GRAPH_TABLES for n in names):
+        raise NarbuildError(f"nothing to release: the workspace {ws.root} has no graphs yet",
+                            "run `narbuild trace` or `narbuild gen-nas` first")
+    return {n: ws.table(n).read() for n in names}
+
+
+def read_eval_report(ws: Workspace) -> dict[str, Any] | None:
+    """``narbuild eval``'s report: ``reports/eval-details.json`` (means, stds, protocol) when it
+    exists, else ``reports/eval.json`` (means), else None."""
+    for name in ("eval-details.json", "eval.json"):
+        path = ws.root / "reports" / name
+        if path.is_file():
+            try:
+                report = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise NarbuildError(f"{path} is not readable JSON ({exc})",
+                                    "re-run `narbuild eval`, or move the file away") from exc
+            return report if isinstance(report, dict) else None
+    return None
+
+
+def config_table(spec: ConfigSpec, table: pa.Table) -> dict[str, pa.Table]:
+    """The rows of one config per split, sorted by the table's key."""
+    from narbuild.schemas import TABLES
+
+    key = TABLES[spec.table][1]
+    if spec.where is not None:
+        table = table.filter(pc.equal(table.column(spec.where[0]), spec.where[1]))
+    if spec.split_column is None:
+        parts = {spec.splits[0]: table}
+    else:
+        parts = {s: table.filter(pc.equal(table.column(spec.split_column), s))
+                 for s in spec.splits}
+    return {s: t.sort_by(key).combine_chunks() for s, t in parts.items() if t.num_rows}
+
+
+def _write_configs(tables: dict[str, pa.Table], root: Path,
+                   max_bytes: int) -> list[ConfigRelease]:
+    configs = []
+    for spec in CONFIGS:
+        if spec.table in tables and (c := _write_config(spec, tables[spec.table], root,
+                                                        max_bytes)):
+            configs.append(c)
+    return configs
+
+
+def release_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` as Parquet stores it: second timestamps become millisecond ones (Parquet has
+    no second unit, so readers would see milliseconds anyway); everything else is unchanged."""
+    fields = [f.with_type(pa.timestamp("ms", tz=f.type.tz))
+              if pa.types.is_timestamp(f.type) and f.type.unit == "s" else f for f in schema]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _write_config(spec: ConfigSpec, table: pa.Table, root: Path,
+                  max_bytes: int) -> ConfigRelease | None:
+    schema = release_schema(table.schema)
+    release = ConfigRelease(spec, schema)
+    for split, part in config_table(spec, table.cast(schema)).items():
+        paths = write_shards(part, root / "data" / spec.name, split, max_bytes)
+        release.rows[split] = part.num_rows
+        release.files[split] = [p.relative_to(root).as_posix() for p in paths]
+    return release if release.rows else None
+
+
+def _check_target(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NarbuildError(f"{out_dir} is a file, not a folder", "pass another --local-dir")
+    if out_dir.is_dir():
+        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in RELEASE_ENTRIES)
+        if foreign:
+            raise NarbuildError(
+                f"{out_dir} is not empty and is not a narbuild release (it holds {foreign[0]})",
+                "pass a new or empty folder with --local-dir")
+
+
+def _replace(new: Path, out_dir: Path) -> None:
+    """Put the finished release at ``out_dir``, removing an earlier one only afterwards."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        out_dir.rename(old)
+    try:
+        new.rename(out_dir)
+    except OSError:
+        if old is not None:
+            old.rename(out_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

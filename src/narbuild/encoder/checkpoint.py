@@ -1,0 +1,93 @@
+"""Encoder checkpoints: plain dicts of tensors and primitives, loadable with
+``torch.load(weights_only=True)``; the bundled ones ship inside the package.
+
+A checkpoint holds the method, the dataset it was trained for (``real`` or ``nas``), the training
+config, the family names of its classifier head, the operator vocabulary size, and the weights
+(for NAR without the context encoder F_c, which only serves training).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from narbuild.encoder.data import NUM_OPS
+from narbuild.encoder.models import GraphEncoder, GraphVAE, NAREncoder
+from narbuild.encoder.train import TrainConfig
+from narbuild.errors import NarbuildError
+
+FORMAT = "narbuild-encoder"
+VERSION = 1
+METHODS = ("nar", "gcn", "gat", "vae")
+
+
+def bundled_path(dataset: str) -> Path:
+    """The packaged NAR checkpoint for ``dataset`` (real | nas)."""
+    return Path(str(resources.files("narbuild") / "data" / "encoder" / f"nar-{dataset}.pt"))
+
+
+def save_checkpoint(model: torch.nn.Module, method: str, dataset: str, cfg: TrainConfig,
+                    label_names: list[str], path: str | Path,
+                    extra: dict[str, Any] | None = None) -> str:
+    """Write ``model`` to ``path`` atomically; returns the checkpoint's content hash."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+             if not k.startswith("context.")}
+    payload = {"format": FORMAT, "version": VERSION, "method": method, "dataset": dataset,
+               "num_ops": NUM_OPS, "config": cfg.as_dict(), "label_names": list(label_names),
+               "extra": dict(extra or {}), "state_dict": state}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+    return hashlib.sha256(buffer.getvalue()).hexdigest()[:16]
+
+
+def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model and the checkpoint's metadata (everything but the weights, plus ``hash``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NarbuildError(f"no checkpoint at {path}",
+                            "pass a file written by `narbuild embed --train`, or omit "
+                            "--checkpoint to use the bundled encoder")
+    data = path.read_bytes()
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not ours"
+        raise NarbuildError(f"{path} is not a loadable checkpoint ({type(exc).__name__})",
+                            "pass a narbuild encoder checkpoint") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise NarbuildError(f"{path} is not a narbuild encoder checkpoint",
+                            "pass a file written by `narbuild embed --train`")
+    if payload.get("version") != VERSION or payload.get("num_ops") != NUM_OPS:
+        raise NarbuildError(f"{path} was written by another narbuild version (format "
+                            f"{payload.get('version')}, {payload.get('num_ops')} operators)",
+                            "retrain it with `narbuild embed --train`")
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    meta["hash"] = hashlib.sha256(data).hexdigest()[:16]
+    model = build_model(meta["method"], len(meta["label_names"]), TrainConfig(**meta["config"]))
+    result = model.load_state_dict(payload["state_dict"], strict=False)
+    mismatched = [k for k in result.missing_keys if not k.startswith("context.")]
+    if mismatched or result.unexpected_keys:
+        raise NarbuildError(f"{path}'s weights do not fit a {meta['method']} encoder "
+                            f"({len(mismatched)} missing, {len(result.unexpected_keys)} unexpected)",
+                            "retrain it with `narbuild embed --train`")
+    return model.eval(), meta
+
+
+def build_model(method: str, num_classes: int, cfg: TrainConfig) -> torch.nn.Module:
+    """An untrained model of ``method`` with ``cfg``'s sizes."""
+    if method == "nar":
+        return NAREncoder(NUM_OPS, num_classes, cfg.dim, cfg.layers, cfg.dropout)
+    if method in ("gcn", "gat"):
+        return GraphEncoder(method, NUM_OPS, num_classes, cfg.dim, cfg.layers, cfg.dropout)
+    if method == "vae":
+        return GraphVAE(NUM_OPS, cfg.dim, cfg.layers, cfg.dropout)
+    raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")

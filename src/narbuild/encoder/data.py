@@ -1,0 +1,133 @@
+"""What the encoders read: the processed records of one dataset as graph stores.
+
+* ``raw``: each record's cleaned operator graph (for GCN, GAT and the VAE baselines);
+* ``motifs``: every distinct motif (by key, across all records) as a subgraph, and ``contexts``:
+  the context graph of one instance of it (its nodes plus their 1-hop neighbours, section 3.4);
+* ``macro``: each record's macro graph, whose node ids index ``motifs`` (section 3.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from narbuild.encoder.graphs import GraphStore
+from narbuild.errors import NarbuildError
+from narbuild.preprocess.motifs import context_graph
+from narbuild.preprocess.vocab import VOCAB
+from narbuild.workspace import Workspace
+
+NUM_OPS = len(VOCAB)
+"""Operator ids are ``0 .. NUM_OPS-1`` (unknown, the published 89, narbuild's extras)."""
+
+COLUMNS = ["record_id", "dataset", "model_id", "model_ids", "fine_label", "coarse_label", "split",
+           "op_ids", "edge_src", "edge_dst", "node_motif", "macro_motif", "macro_edge_src",
+           "macro_edge_dst", "motif_keys", "motif_ops", "params", "flops"]
+
+
+@dataclass
+class Records:
+    """The processed records of one dataset, in table order."""
+
+    table: pa.Table
+    record_ids: list[str]
+    labels: np.ndarray
+    """Fine label per record, as an index into ``label_names``."""
+    label_names: list[str]
+    split: np.ndarray
+    """``'train'`` / ``'test'`` per record."""
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    @property
+    def train(self) -> np.ndarray:
+        return np.flatnonzero(self.split == "train")
+
+    @property
+    def test(self) -> np.ndarray:
+        return np.flatnonzero(self.split == "test")
+
+
+def load_records(ws: Workspace, dataset: str) -> Records:
+    """The ``dataset`` (real | nas) records of the workspace's processed table."""
+    table = ws.table("processed").read()
+    table = table.filter(pa.compute.equal(table["dataset"], dataset)).select(COLUMNS)
+    if table.num_rows == 0:
+        raise NarbuildError(f"the processed table has no {dataset!r} records",
+                            "run `narbuild preprocess` (and `narbuild gen-nas` for nas) first")
+    table = table.sort_by("record_id")
+    fine = table["fine_label"].to_pylist()
+    names = sorted(set(fine))
+    index = {n: i for i, n in enumerate(names)}
+    return Records(table, table["record_id"].to_pylist(), np.array([index[f] for f in fine]),
+                   names, np.array(table["split"].to_pylist()))
+
+
+def raw_graphs(records: Records) -> GraphStore:
+    """Every record's operator graph (node id = operator id)."""
+    t = records.table
+    return GraphStore.from_lists(_arrays(t["op_ids"]), _arrays(t["edge_src"]),
+                                 _arrays(t["edge_dst"]))
+
+
+@dataclass
+class MotifData:
+    """Distinct motifs, one context graph each, and the macro graphs over them."""
+
+    keys: list[str]
+    ops: list[str]
+    """Readable operator sequence of each distinct motif."""
+    motifs: GraphStore
+    contexts: GraphStore
+    macro: GraphStore
+
+
+def motif_graphs(records: Records) -> MotifData:
+    """Distinct motifs of ``records`` (the first instance of each key), their context graphs, and
+    every record's macro graph with node id = distinct motif index."""
+    key_index: dict[str, int] = {}
+    keys: list[str] = []
+    ops: list[str] = []
+    motif_parts: tuple[list, list, list] = ([], [], [])
+    context_parts: tuple[list, list, list] = ([], [], [])
+    macro_x = []
+    t = records.table
+    columns = [_arrays(t[c]) for c in ("op_ids", "edge_src", "edge_dst", "node_motif",
+                                       "macro_motif")]
+    for r, (op, src, dst, node_motif, macro_motif) in enumerate(zip(*columns)):
+        record_keys = t["motif_keys"][r].as_py()
+        record_ops = t["motif_ops"][r].as_py()
+        local = np.empty(len(record_keys), dtype=np.int64)
+        for j, key in enumerate(record_keys):
+            if key not in key_index:
+                key_index[key] = len(keys)
+                keys.append(key)
+                ops.append(record_ops[j])
+                instance = int(np.argmax(macro_motif == j))
+                _append(motif_parts, op, *context_graph(node_motif, src, dst, instance, hops=0))
+                _append(context_parts, op, *context_graph(node_motif, src, dst, instance, hops=1))
+            local[j] = key_index[key]
+        macro_x.append(local[macro_motif])
+    macro = GraphStore.from_lists(macro_x, _arrays(t["macro_edge_src"]),
+                                  _arrays(t["macro_edge_dst"]))
+    return MotifData(keys, ops, GraphStore.from_lists(*motif_parts),
+                     GraphStore.from_lists(*context_parts), macro)
+
+
+def _append(parts: tuple[list, list, list], op: np.ndarray, nodes: np.ndarray, src: np.ndarray,
+            dst: np.ndarray) -> None:
+    parts[0].append(op[nodes])
+    parts[1].append(src)
+    parts[2].append(dst)
+
+
+def _arrays(column: pa.ChunkedArray) -> Sequence[np.ndarray]:
+    """A list<int> column as one numpy array per row (zero-copy slices of the flat values)."""
+    column = column.combine_chunks()
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    offsets = column.offsets.to_numpy()
+    return [flat[offsets[i]:offsets[i + 1]] for i in range(len(column))]

@@ -1,0 +1,144 @@
+"""``narbuild embed``: the embeddings table, from the bundled encoder, a checkpoint, or a
+fresh training run on the workspace's training records."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from narbuild import __version__
+from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
+from narbuild.encoder.data import Records, load_records, motif_graphs, raw_graphs
+from narbuild.encoder.evaluate import DATASETS
+from narbuild.encoder.train import (
+    TrainConfig,
+    embed_graphs,
+    embed_nar,
+    resolve_device,
+    train_graph_encoder,
+    train_nar,
+    train_vae,
+)
+from narbuild.errors import NarbuildError
+from narbuild.workspace import Workspace
+
+TRAINABLE = ("nar", "gcn", "gat", "vae")
+
+
+@dataclass
+class EmbedSummary:
+    method: str
+    device: str
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "device": self.device, "datasets": self.datasets}
+
+
+def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool = False,
+          checkpoint: str | Path | None = None, save_to: str | Path | None = None,
+          cfg: TrainConfig | None = None, device: str = "auto") -> EmbedSummary:
+    """Embed every processed record of ``dataset`` (real | nas | all) into the embeddings table.
+
+    With ``train``, ``method`` is trained on the dataset's training records (``cfg``) and saved
+    to ``save_to`` (default ``<workspace>/checkpoints/<method>-<dataset>.pt``); otherwise the
+    encoder comes from ``checkpoint``, or the bundled NAR checkpoint of each dataset.
+    """
+    if method not in TRAINABLE:
+        raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
+    if train and checkpoint:
+        raise NarbuildError("--train and --checkpoint exclude each other",
+                            "--train trains a new encoder; --checkpoint loads one")
+    dev = resolve_device(device)
+    names = [d for d in DATASETS if dataset in (d, "all")]
+    if not names:
+        raise NarbuildError(f"unknown dataset {dataset!r}", "use real, nas or all")
+    records_by_name = _records(ws, names, dataset)
+    summary = EmbedSummary(method, str(dev))
+    for name, records in records_by_name.items():
+        start = time.perf_counter()
+        if train:
+            model, meta = _train(method, records, cfg or TrainConfig(), dev)
+            target = ws.root / "checkpoints" / f"{method}-{name}.pt"
+            if save_to:
+                target = Path(save_to)
+                if len(records_by_name) > 1:  # one file per dataset
+                    target = target.with_name(f"{target.stem}-{name}{target.suffix}")
+            meta["hash"] = save_checkpoint(model, method, name, cfg or TrainConfig(),
+                                           records.label_names, target)
+            meta["path"] = str(target)
+        else:
+            path = Path(checkpoint) if checkpoint else _bundled(method, name)
+            model, meta = load_checkpoint(path)
+            meta["path"] = str(path)
+        embed_start = time.perf_counter()
+        vectors = _vectors(meta["method"], model, records, dev)
+        seconds = time.perf_counter() - embed_start
+        encoder_id = f"{meta['method']}@{meta['hash']}" + ("" if train or checkpoint
+                                                         else " (bundled)")
+        _write(ws, records, name, meta["method"], encoder_id, vectors)
+        summary.datasets[name] = {"records": len(records), "dim": int(vectors.shape[1]),
+                                  "encoder_id": encoder_id, "checkpoint": meta["path"],
+                                  "embed_seconds": round(seconds, 2),
+                                  "graphs_per_second": round(len(records) / max(seconds, 1e-9)),
+                                  "seconds": round(time.perf_counter() - start, 2)}
+    return summary
+
+
+def _records(ws: Workspace, names: list[str], asked: str) -> dict[str, Records]:
+    found: dict[str, Records] = {}
+    for name in names:
+        try:
+            found[name] = load_records(ws, name)
+        except NarbuildError:
+            if asked != "all":
+                raise
+    if not found:
+        raise NarbuildError("the processed table has no records to embed",
+                            "run `narbuild preprocess` first")
+    return found
+
+
+def _bundled(method: str, dataset: str) -> Path:
+    path = bundled_path(dataset)
+    if method != "nar" or not path.is_file():
+        raise NarbuildError(f"no bundled {method} encoder for the {dataset} set",
+                            f"train one: `narbuild embed --train --method {method}`")
+    return path
+
+
+def _train(method: str, records: Records, cfg: TrainConfig,
+           device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+    if method == "nar":
+        model, stats = train_nar(records, motif_graphs(records), cfg, device)
+    elif method == "vae":
+        model, stats = train_vae(records, raw_graphs(records), cfg, device)
+    else:
+        model, stats = train_graph_encoder(method, records, raw_graphs(records), cfg, device)
+    return model, {"method": method, "epoch_seconds": stats.epoch_seconds}
+
+
+def _vectors(method: str, model: torch.nn.Module, records: Records,
+             device: torch.device) -> np.ndarray:
+    model.to(device).eval()
+    if method == "nar":
+        return embed_nar(model, motif_graphs(records), device)
+    return embed_graphs(model, raw_graphs(records), device)
+
+
+def _write(ws: Workspace, records: Records, dataset: str, method: str, encoder_id: str,
+           vectors: np.ndarray) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    model_ids = records.table["model_id"].to_pylist()
+    rows = [{"embedding_id": f"{method}:{rid}", "record_id": rid, "dataset": dataset,
+             "model_id": mid, "method": method, "encoder_id": encoder_id,
+             "dim": int(vectors.shape[1]), "vector": vec.tolist(),
+             "narbuild_version": __version__, "embedded_at": now}
+            for rid, mid, vec in zip(records.record_ids, model_ids, vectors.astype(np.float32))]
+    ws.table("embeddings").upsert(rows)

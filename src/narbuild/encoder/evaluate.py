@@ -1,0 +1,240 @@
+"""``narbuild eval``: every method, same split, same recipe, same run; the paper's Tables 1-4.
+
+For each dataset (real, nas) and method, train on the training records (one run per seed),
+embed every record, and score the test queries with :mod:`narbuild.encoder.metrics`. Methods:
+
+* ``nar``: the paper's two-stage motif encoder (Table 1, "Ours");
+* ``gcn``, ``gat``: the raw-graph baselines of Table 1;
+* ``wl``: the training-free WL operator-hash histogram (TF-IDF, cosine);
+* ``vae``: an arch2vec-style graph VAE (unsupervised);
+* ablations: ``nar-ce``, ``nar-cl`` (Table 3: one loss term only), ``nar-nas`` (Table 4: F_s
+  and F_m pre-trained on the NAS set, then trained on the real set) and ``nar-ft`` (ours: F_s
+  fine-tuned in stage 2 instead of frozen).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from narbuild.encoder.data import Records, load_records, motif_graphs, raw_graphs
+from narbuild.encoder.metrics import KS, evaluate_vectors
+from narbuild.encoder.train import (
+    TrainConfig,
+    embed_graphs,
+    embed_nar,
+    resolve_device,
+    train_graph_encoder,
+    train_nar,
+    train_vae,
+)
+from narbuild.encoder.wl import wl_tfidf
+from narbuild.errors import NarbuildError
+from narbuild.workspace import Workspace
+
+METHODS = ("nar", "gcn", "gat", "wl", "vae")
+ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft")
+DATASETS = ("real", "nas")
+METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
+
+
+@dataclass
+class Inputs:
+    """One dataset's records and, built on first use, the graph stores each method reads."""
+
+    records: Records
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw(self):
+        if "raw" not in self._cache:
+            self._cache["raw"] = raw_graphs(self.records)
+        return self._cache["raw"]
+
+    @property
+    def motifs(self):
+        if "motifs" not in self._cache:
+            self._cache["motifs"] = motif_graphs(self.records)
+        return self._cache["motifs"]
+
+
+@dataclass
+class Run:
+    """One method on one dataset with one seed."""
+
+    metrics: dict[str, float]
+    train_seconds: float
+    epoch_seconds: dict[str, float]
+    embed_seconds: float
+
+
+def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
+               pretrained: Callable[[], torch.nn.Module] | None = None) -> Run:
+    """Train (unless training-free), embed every record, score the test queries."""
+    start = time.perf_counter()
+    stats = None
+    if method == "wl":
+        vectors: Any = wl_tfidf(inputs.raw)
+        train_seconds, embed_start = 0.0, start
+    else:
+        if method.startswith("nar"):
+            loss = {"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss)
+            init = pretrained() if method == "nar-nas" and pretrained else None
+            variant = replace(cfg, loss=loss, finetune_motifs=cfg.finetune_motifs
+                              or method == "nar-ft")
+            model, stats = train_nar(inputs.records, inputs.motifs, variant, device, init=init)
+        elif method in ("gcn", "gat"):
+            model, stats = train_graph_encoder(method, inputs.records, inputs.raw, cfg, device)
+        elif method == "vae":
+            model, stats = train_vae(inputs.records, inputs.raw, cfg, device)
+        else:
+            raise NarbuildError(f"unknown method {method!r}",
+                                f"use {', '.join(METHODS + ABLATIONS)}")
+        embed_start = time.perf_counter()
+        train_seconds = embed_start - start
+        vectors = (embed_nar(model, inputs.motifs, device) if method.startswith("nar")
+                   else embed_graphs(model, inputs.raw, device))
+    embed_seconds = time.perf_counter() - embed_start
+    metrics = evaluate_vectors(vectors, inputs.records.labels, inputs.records.test)
+    epochs = {k: float(np.mean(v)) for k, v in (stats.epoch_seconds if stats else {}).items()}
+    return Run(metrics, round(train_seconds, 2), epochs, round(embed_seconds, 2))
+
+
+def evaluate(ws: Workspace, datasets: Sequence[str] = DATASETS,
+             methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1, 2),
+             cfg: TrainConfig | None = None, device: str = "auto",
+             on_run: Callable[[str, str, int, Run], None] | None = None) -> dict[str, Any]:
+    """The full report: per dataset and method, metric means and stds over ``seeds``, timings.
+    Datasets without processed records are skipped (at least one must have some)."""
+    cfg, dev = cfg or TrainConfig(), resolve_device(device)
+    report: dict[str, Any] = {"protocol": _protocol(cfg, dev, seeds), "datasets": {}}
+    available = _available(ws, datasets)
+    for name in available:
+        inputs = Inputs(load_records(ws, name))
+        rows: dict[str, Any] = {}
+        for method in methods:
+            if method == "nar-nas" and name != "real":
+                continue
+            runs = []
+            for seed in ([0] if method == "wl" else seeds):
+                pretrained = _nas_pretrained(ws, replace(cfg, seed=seed), dev)
+                run = run_method(method, inputs, replace(cfg, seed=seed), dev, pretrained)
+                runs.append(run)
+                if on_run:
+                    on_run(name, method, seed, run)
+            rows[method] = _aggregate(runs)
+        report["datasets"][name] = {"records": len(inputs.records),
+                                    "queries": len(inputs.records.test),
+                                    "families": len(inputs.records.label_names),
+                                    "methods": rows}
+    return report
+
+
+def _available(ws: Workspace, datasets: Sequence[str]) -> list[str]:
+    found = []
+    for name in datasets:
+        try:
+            load_records(ws, name)
+        except NarbuildError:
+            continue
+        found.append(name)
+    if not found:
+        raise NarbuildError("the processed table has no records to evaluate",
+                            "run `narbuild preprocess` first")
+    return found
+
+
+def _nas_pretrained(ws: Workspace, cfg: TrainConfig,
+                    device: torch.device) -> Callable[[], torch.nn.Module]:
+    def build() -> torch.nn.Module:
+        try:
+            nas = Inputs(load_records(ws, "nas"))
+        except NarbuildError:
+            raise NarbuildError("nar-nas pre-trains on the NAS set, which this workspace lacks",
+                                "run `narbuild gen-nas` and `narbuild preprocess`, or drop "
+                                "nar-nas") from None
+        return train_nar(nas.records, nas.motifs, cfg, device)[0]
+
+    return build
+
+
+def _aggregate(runs: list[Run]) -> dict[str, Any]:
+    values = {m: [r.metrics[m] for r in runs] for m in METRICS}
+    epochs: dict[str, list[float]] = {}
+    for r in runs:
+        for stage, s in r.epoch_seconds.items():
+            epochs.setdefault(stage, []).append(s)
+    return {"mean": {m: round(float(np.mean(v)), 4) for m, v in values.items()},
+            "std": {m: round(float(np.std(v)), 4) for m, v in values.items()},
+            "seeds": len(runs), "runs": [r.metrics for r in runs],
+            "train_seconds": round(float(np.mean([r.train_seconds for r in runs])), 2),
+            "epoch_seconds": {k: round(float(np.mean(v)), 3) for k, v in epochs.items()},
+            "embed_seconds": round(float(np.mean([r.embed_seconds for r in runs])), 3)}
+
+
+def _protocol(cfg: TrainConfig, device: torch.device, seeds: Sequence[int]) -> dict[str, Any]:
+    return {"split": "processed table's split column (0.9/0.1 stratified by fine label)",
+            "relevant": "same fine label (nas: same edit-distance class)",
+            "similarity": "cosine", "ks": list(KS), "seeds": list(seeds),
+            "device": str(device), "torch": torch.__version__, "config": cfg.as_dict()}
+
+
+def summary(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """``{dataset: {method: {"mrr@20": mean, ...}}}``: what ``narbuild eval --json`` prints."""
+    return {d: {m: row["mean"] for m, row in v["methods"].items()}
+            for d, v in report["datasets"].items()}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables in the layout of the paper's Table 1."""
+    lines = ["# narbuild eval", ""]
+    p = report["protocol"]
+    lines += [(f"Cosine retrieval, relevant = same family; mean ± std over seeds {p['seeds']} "
+               f"(wl is deterministic); device {p['device']}, torch {p['torch']}."), ""]
+    head = "| Dataset | Method | " + " | ".join(f"{m.split('@')[0].upper()}@{m.split('@')[1]}"
+                                                  for m in METRICS) + " |"
+    lines += [head, "|" + "---|" * (len(METRICS) + 2)]
+    for dataset, d in report["datasets"].items():
+        for method, row in d["methods"].items():
+            cells = [_cell(row["mean"][m], row["std"][m], row["seeds"]) for m in METRICS]
+            lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
+    lines += ["", "| Dataset | Records | Test queries | Families |", "|---|---|---|---|"]
+    lines += [f"| {n} | {d['records']} | {d['queries']} | {d['families']} |"
+              for n, d in report["datasets"].items()]
+    lines += ["", "| Dataset | Method | Train s (per seed) | s/epoch | Embed s (all records) |",
+              "|---|---|---|---|---|"]
+    for dataset, d in report["datasets"].items():
+        for method, row in d["methods"].items():
+            epochs = ", ".join(f"{k} {v}" for k, v in row["epoch_seconds"].items()) or "-"
+            lines.append(f"| {dataset} | {method} | {row['train_seconds']} | {epochs} | "
+                         f"{row['embed_seconds']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(mean: float, std: float, seeds: int) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.3f} ± {std:.3f}" if seeds > 1 else f"{mean:.3f}"
+
+
+def write_report(ws: Workspace, report: dict[str, Any]) -> dict[str, Path]:
+    """``reports/eval.json`` (the summary), ``eval-details.json`` and ``eval.md``."""
+    folder = ws.root / "reports"
+    folder.mkdir(exist_ok=True)
+    paths = {"json": folder / "eval.json", "details": folder / "eval-details.json",
+             "markdown": folder / "eval.md"}
+    texts = {"json": json.dumps(summary(report), indent=2),
+             "details": json.dumps(report, indent=2), "markdown": markdown(report)}
+    for key, path in paths.items():
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(texts[key])
+        tmp.replace(path)
+    return paths

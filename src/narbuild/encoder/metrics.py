@@ -1,0 +1,86 @@
+"""Retrieval metrics of the evaluation protocol (DESIGN.md), in numpy.
+
+Each test query ranks every other record (train and test, never itself) by cosine similarity;
+relevant = same label; binary gain. With ``R`` the number of records relevant to the query:
+
+* MRR@k: 1 / rank of the first relevant result within k, else 0;
+* AP@k: (1 / min(R, k)) * sum_{i<=k} P@i * rel_i  (the min(R, k) denominator, as the paper);
+* NDCG@k: DCG = sum_{i<=k} rel_i / log2(i + 1), over the ideal DCG of min(R, k) relevant results.
+
+Queries with no relevant record anywhere (R = 0) are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+KS = (20, 50, 100)
+
+
+def cosine_topk(vectors: np.ndarray | sp.spmatrix, queries: np.ndarray, k: int,
+                chunk: int = 1024) -> np.ndarray:
+    """Indices of the ``k`` most cosine-similar records to each query record, itself excluded,
+    ties broken by record index so a ranking is reproducible. ``vectors`` is dense or a scipy
+    sparse matrix (rows L2-normalised here)."""
+    queries = np.asarray(queries, dtype=np.int64)
+    k = min(k, vectors.shape[0] - 1)
+    out = np.empty((len(queries), k), dtype=np.int64)
+    if sp.issparse(vectors):
+        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(1))).ravel()
+        unit = (sp.diags(1 / np.maximum(norms, 1e-12)) @ vectors).tocsr()
+    else:
+        unit = torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=1)
+    for start in range(0, len(queries), chunk):
+        q = queries[start:start + chunk]
+        if sp.issparse(unit):
+            sims = torch.from_numpy((unit[q] @ unit.T).toarray().astype(np.float32))
+        else:
+            sims = unit[torch.from_numpy(q)] @ unit.T
+        sims[torch.arange(len(q)), torch.from_numpy(q)] = -torch.inf
+        # a stable sort keeps equal scores in index order (topk does not promise that)
+        out[start:start + chunk] = torch.sort(sims, dim=1, descending=True,
+                                              stable=True).indices[:, :k].numpy()
+    return out
+
+
+def relevance(labels: np.ndarray, queries: np.ndarray, ranked: np.ndarray) -> tuple[np.ndarray,
+                                                                                   np.ndarray]:
+    """``rel[q, i]`` (the i-th result has the query's label) and ``R`` per query."""
+    labels = np.asarray(labels)
+    rel = labels[ranked] == labels[queries][:, None]
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return rel, counts[inverse[queries]] - 1
+
+
+def retrieval_metrics(rel: np.ndarray, num_relevant: np.ndarray,
+                      ks: Sequence[int] = KS) -> dict[str, float]:
+    """``{"mrr@k", "map@k", "ndcg@k"}`` for each k, averaged over queries with R > 0."""
+    keep = num_relevant > 0
+    rel, num_relevant = rel[keep].astype(np.float64), num_relevant[keep]
+    out: dict[str, float] = {}
+    if not len(rel):
+        return {f"{m}@{k}": float("nan") for k in ks for m in ("mrr", "map", "ndcg")}
+    positions = np.arange(1, rel.shape[1] + 1)
+    discounts = 1.0 / np.log2(positions + 1)
+    for k in ks:
+        r = rel[:, :k]
+        first = np.where(r.any(1), r.argmax(1) + 1, np.inf)
+        precision = np.cumsum(r, 1) / positions[: r.shape[1]]
+        denom = np.minimum(num_relevant, k)
+        ideal = np.array([discounts[:n].sum() for n in denom])
+        out[f"mrr@{k}"] = float(np.mean(1.0 / first))
+        out[f"map@{k}"] = float(np.mean((precision * r).sum(1) / denom))
+        out[f"ndcg@{k}"] = float(np.mean((r * discounts[: r.shape[1]]).sum(1) / ideal))
+    return out
+
+
+def evaluate_vectors(vectors: np.ndarray | sp.spmatrix, labels: np.ndarray, queries: np.ndarray,
+                     ks: Sequence[int] = KS) -> dict[str, float]:
+    """The protocol end to end: rank every other record for each query, score by label."""
+    ranked = cosine_topk(vectors, queries, max(ks))
+    rel, num_relevant = relevance(labels, queries, ranked)
+    return retrieval_metrics(rel, num_relevant, ks)

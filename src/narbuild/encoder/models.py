@@ -1,0 +1,104 @@
+"""The encoders: the NAR motif/macro encoder and the GCN, GAT and graph-VAE baselines.
+
+All share one building block, :class:`GNN`: an operator (or motif) embedding or a linear input
+layer, then ``layers`` message-passing layers of width ``dim`` (GCN as the paper's Eq. 3, GAT, or
+GIN), and a mean readout per graph.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch_geometric.nn import GATConv, GCNConv, GINConv, global_mean_pool
+
+from narbuild.encoder.graphs import GraphBatch
+
+KINDS = ("gcn", "gat", "gin")
+
+
+class GNN(nn.Module):
+    """Node ids (``num_ids``) or features (``in_dim``) -> ``layers`` convolutions of ``kind``."""
+
+    def __init__(self, kind: str, dim: int, layers: int, dropout: float = 0.0,
+                 num_ids: int | None = None, in_dim: int | None = None) -> None:
+        super().__init__()
+        self.input = nn.Embedding(num_ids, dim) if num_ids else nn.Linear(in_dim or dim, dim)
+        self.convs = nn.ModuleList(_conv(kind, dim) for _ in range(layers))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        h = self.input(x)
+        for i, conv in enumerate(self.convs):
+            h = conv(self.dropout(h), edge_index)
+            if i < len(self.convs) - 1:
+                h = torch.relu(h)
+        return h
+
+    def pool(self, g: GraphBatch, x: torch.Tensor | None = None) -> torch.Tensor:
+        """One vector per graph: the mean of its node states."""
+        return global_mean_pool(self(g.x if x is None else x, g.edge_index), g.batch, g.num_graphs)
+
+
+def _conv(kind: str, dim: int) -> nn.Module:
+    if kind == "gcn":
+        return GCNConv(dim, dim)
+    if kind == "gat":
+        return GATConv(dim, dim // 4, heads=4)
+    if kind == "gin":
+        return GINConv(nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim)))
+    raise ValueError(f"unknown GNN kind {kind!r}; use one of {KINDS}")
+
+
+class GraphEncoder(nn.Module):
+    """GCN or GAT over the raw operator graph, with a family classifier head (baselines)."""
+
+    def __init__(self, kind: str, num_ops: int, num_classes: int, dim: int = 512,
+                 layers: int = 3, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.gnn = GNN(kind, dim, layers, dropout, num_ids=num_ops)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, g: GraphBatch) -> torch.Tensor:
+        return self.gnn.pool(g)
+
+
+class NAREncoder(nn.Module):
+    """The paper's encoder (Eq. 8): F(A) = F_m(Agg[F_s(Mss(A))]).
+
+    ``motif`` is F_s (GCN over a motif's subgraph), ``context`` F_c (GCN over a motif's context
+    graph; training only), ``macro`` F_m (GCN over the macro graph whose node features are the
+    motif embeddings), ``head`` the family classifier f of Eq. 6.
+    """
+
+    def __init__(self, num_ops: int, num_classes: int, dim: int = 512, layers: int = 3,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.motif = GNN("gcn", dim, layers, num_ids=num_ops)
+        self.context = GNN("gcn", dim, layers, num_ids=num_ops)
+        self.macro = GNN("gcn", dim, layers, dropout, in_dim=dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, macro: GraphBatch, motif_embeddings: torch.Tensor) -> torch.Tensor:
+        """Macro graphs -> H_m, given the F_s embedding of every distinct motif."""
+        return self.macro.pool(macro, motif_embeddings[macro.x])
+
+
+class GraphVAE(nn.Module):
+    """arch2vec-style variational autoencoder: a GIN encoder, node-operator and edge decoders.
+
+    Unsupervised: the graph embedding is the mean of the node posteriors' means.
+    """
+
+    def __init__(self, num_ops: int, dim: int = 512, layers: int = 3, dropout: float = 0.1):
+        super().__init__()
+        self.gnn = GNN("gin", dim, layers, dropout, num_ids=num_ops)
+        self.mu = nn.Linear(dim, dim)
+        self.logvar = nn.Linear(dim, dim)
+        self.ops = nn.Linear(dim, num_ops)
+
+    def encode(self, g: GraphBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.gnn(g.x, g.edge_index))
+        return self.mu(h), self.logvar(h).clamp(-10, 10)
+
+    def forward(self, g: GraphBatch) -> torch.Tensor:
+        return global_mean_pool(self.encode(g)[0], g.batch, g.num_graphs)

@@ -1,0 +1,174 @@
+"""Encoders, `narbuild embed` and `narbuild eval`: metrics, the bundled checkpoint, the protocol."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from narbuild import Workspace
+from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
+from narbuild.encoder.data import load_records, motif_graphs, raw_graphs
+from narbuild.encoder.metrics import cosine_topk, evaluate_vectors, relevance, retrieval_metrics
+from narbuild.encoder.train import TrainConfig, embed_nar, train_nar
+from narbuild.encoder.wl import wl_tfidf
+from narbuild.preprocess import preprocess
+
+REAL = ["timm:resnet18", "timm:resnet34", "timm:resnet50", "timm:vit_tiny_patch16_224",
+        "timm:vit_small_patch16_224", "timm:deit_tiny_patch16_224", "timm:mobilenetv3_small_100",
+        "timm:mobilenetv3_large_100", "torchvision:resnet18", "torchvision:vgg11",
+        "torchvision:vgg13", "transformers:bert/Model"]
+TINY = ["--dim", "16", "--epochs", "2", "--motif-epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Workspace:
+    """Real traced models (several families) and 60 NAS networks in 3 classes, preprocessed."""
+    from narbuild.nasgen import generate
+    from narbuild.tracing import trace_spec
+
+    ws = Workspace(tmp_path_factory.mktemp("enc") / "ws", create=True)
+    ws.table("graphs").append([trace_spec(m) for m in REAL])
+    ws.table("nas").append(generate(count=60, classes=3, seed=0, pool=200))
+    preprocess(ws, "all", workers=1)
+    return ws
+
+
+def test_metrics_match_trec_eval_on_random_rankings():
+    """MRR, NDCG and (where R <= k, so both denominators agree) MAP against trec_eval."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 12, size=300)
+    vectors = rng.normal(size=(300, 8))
+    queries = np.arange(0, 300, 7)
+    k = 20
+    ranked = cosine_topk(vectors, queries, k)
+    rel, num_relevant = relevance(labels, queries, ranked)
+    ours = retrieval_metrics(rel, num_relevant, ks=(k,))
+    qrels = {str(q): {str(d): 1 for d in np.flatnonzero(labels == labels[q]) if d != q}
+             for q in queries}
+    run = {str(q): {str(d): float(k - i) for i, d in enumerate(ranked[j])}
+           for j, q in enumerate(queries)}
+    trec = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank", f"ndcg_cut.{k}", f"map_cut.{k}"})
+    scores = trec.evaluate(run)
+    assert ours[f"mrr@{k}"] == pytest.approx(np.mean([s["recip_rank"] for s in scores.values()]))
+    assert ours[f"ndcg@{k}"] == pytest.approx(np.mean([s[f"ndcg_cut_{k}"]
+                                                        for s in scores.values()]))
+    small = num_relevant <= k  # here trec's 1/R equals the protocol's 1/min(R, k)
+    ap = retrieval_metrics(rel[small], num_relevant[small], ks=(k,))[f"map@{k}"]
+    trec_ap = np.mean([scores[str(q)][f"map_cut_{k}"] for q in queries[small]])
+    assert ap == pytest.approx(trec_ap)
+
+
+def test_map_divides_by_min_of_k_and_relevant_count():
+    rel = np.array([[True, True, False, True]])
+    # P@1 = 1, P@2 = 1, P@4 = 3/4; R = 10 relevant in all, k = 4 -> divide by 4, not by 10
+    assert retrieval_metrics(rel, np.array([10]), ks=(4,))["map@4"] == pytest.approx(2.75 / 4)
+    assert retrieval_metrics(rel, np.array([10]), ks=(4,))["mrr@4"] == 1.0
+
+
+def test_wl_tfidf_scores_isomorphic_graphs_one(workspace):
+    records = load_records(workspace, "real")
+    vectors = wl_tfidf(raw_graphs(records))
+    sims = (vectors @ vectors.T).toarray()
+    assert np.allclose(np.diag(sims), 1)
+    names = records.table["model_ids"].to_pylist()
+    r18, r34, vit = (next(i for i, ids in enumerate(names) if m in ids)
+                     for m in ("timm:resnet18", "timm:resnet34", "timm:vit_tiny_patch16_224"))
+    assert sims[r18, r34] > sims[r18, vit]
+
+
+def test_bundled_checkpoints_load_weights_only_and_embed_deterministically(workspace):
+    for dataset in ("real", "nas"):
+        path = bundled_path(dataset)
+        assert path.stat().st_size < 20e6
+        payload = torch.load(path, weights_only=True)
+        assert payload["method"] == "nar" and payload["dataset"] == dataset
+    model, meta = load_checkpoint(bundled_path("real"))
+    records = load_records(workspace, "real")
+    motifs = motif_graphs(records)
+    cpu = torch.device("cpu")
+    full = embed_nar(model, motifs, cpu)
+    assert full.shape == (len(records), meta["config"]["dim"]) and np.isfinite(full).all()
+    assert np.allclose(embed_nar(model, motifs, cpu), full, atol=1e-5)
+
+
+def test_embed_cli_bundled_writes_one_row_per_record(workspace, run_cli):
+    code, out, _ = run_cli(["-w", str(workspace.root), "--json", "embed"])
+    assert code == 0
+    summary = json.loads(out)["datasets"]
+    rows = workspace.table("embeddings").read().to_pylist()
+    processed = workspace.table("processed").read()
+    assert len(rows) == processed.num_rows == sum(d["records"] for d in summary.values())
+    assert {r["record_id"] for r in rows} == set(processed["record_id"].to_pylist())
+    assert all(r["dim"] == 512 and len(r["vector"]) == 512 and "bundled" in r["encoder_id"]
+               for r in rows)
+    run_cli(["-w", str(workspace.root), "-q", "embed", "--dataset", "real"])
+    assert workspace.table("embeddings").read().num_rows == len(rows)  # replaced, not added
+
+
+def test_embed_train_saves_a_checkpoint_that_reproduces_its_vectors(workspace, run_cli,
+                                                                   tmp_path):
+    ckpt = tmp_path / "gcn.pt"
+    code, _, err = run_cli(["-w", str(workspace.root), "-q", "embed", "--dataset", "nas",
+                            "--method", "gcn", "--train", *TINY, "--save-checkpoint", str(ckpt)])
+    assert code == 0, err
+    first = {r["record_id"]: r["vector"] for r in workspace.table("embeddings").read().to_pylist()
+             if r["method"] == "gcn"}
+    run_cli(["-w", str(workspace.root), "-q", "embed", "--dataset", "nas", "--method", "gcn",
+             "--checkpoint", str(ckpt)])
+    again = {r["record_id"]: r["vector"] for r in workspace.table("embeddings").read().to_pylist()
+             if r["method"] == "gcn"}
+    assert first.keys() == again.keys()
+    assert all(np.allclose(first[k], again[k], atol=1e-5) for k in first)
+
+
+def test_nar_training_separates_nas_classes(workspace):
+    records = load_records(workspace, "nas")
+    motifs = motif_graphs(records)
+    cfg = TrainConfig(dim=32, epochs=30, motif_epochs=2, batch=64, loss="cl")
+    model, stats = train_nar(records, motifs, cfg, torch.device("cpu"))
+    assert len(stats.epoch_seconds["motif"]) == 2 and len(stats.epoch_seconds["graph"]) == 30
+    vectors = embed_nar(model, motifs, torch.device("cpu"))
+    queries = np.arange(len(records))  # every record: 3 classes of 20, chance MAP@10 ~ 0.32
+    assert evaluate_vectors(vectors, records.labels, queries, ks=(10,))["map@10"] > 0.45
+
+
+def test_eval_cli_reports_every_method_on_both_datasets(workspace, run_cli):
+    code, out, err = run_cli(["-w", str(workspace.root), "--json", "eval", "--seeds", "0,1",
+                              *TINY])
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report) == {"real", "nas"}
+    for methods in report.values():
+        assert set(methods) == {"nar", "nar-cl", "gcn", "gat", "wl", "vae"}
+        for metrics in methods.values():
+            assert len(metrics) == 9 and all(0 <= v <= 1 for v in metrics.values())
+    folder = workspace.root / "reports"
+    assert json.loads((folder / "eval.json").read_text()) == report
+    details = json.loads((folder / "eval-details.json").read_text())
+    assert details["datasets"]["real"]["methods"]["gcn"]["seeds"] == 2
+    assert "| real | wl |" in (folder / "eval.md").read_text()
+
+
+def test_embed_and_eval_errors_are_one_line(workspace, run_cli, tmp_path):
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a checkpoint")
+    cases = [
+        (["embed", "--checkpoint", str(bogus)], "not a loadable checkpoint"),
+        (["embed", "--checkpoint", str(tmp_path / "missing.pt")], "no checkpoint at"),
+        (["embed", "--method", "gcn"], "no bundled gcn encoder"),
+        (["embed", "--save-checkpoint", str(tmp_path / "x.pt")], "needs --train"),
+        (["eval", "--methods", "nar,transformer"], "unknown method(s) transformer"),
+        (["eval", "--seeds", "a,b"], "--seeds must be integers"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["embed", "--device", "cuda"], "no CUDA GPU is available"))
+    for args, message in cases:
+        code, _, err = run_cli(["-w", str(workspace.root), *args])
+        assert code != 0 and message in err and err.count("\n") == 1, (args, err)
+    empty = Workspace(tmp_path / "empty", create=True)
+    code, _, err = run_cli(["-w", str(empty.root), "embed"])
+    assert code != 0 and "processed" in err and "Traceback" not in err
