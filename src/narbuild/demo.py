@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     _run(args.workdir, "embed")  # the bundled NAR encoder
     # every method trained on this workspace's split; a quick CPU recipe (the full one: the
     # defaults, 512 dims and 3 seeds; bench/README.md has its figures on the whole catalog)
-    _run(args.workdir, "eval", "--seeds", "0", "--dim", "64")
+    _run(args.workdir, "eval", "--seeds", "0", "--dim", "32", "--epochs", "5", "--motif-epochs", "2")
     _run(args.workdir, "push", "--local-dir", f"{args.workdir}/release", "--check")
     print(f"\nDone. Every table is under {args.workdir}/ (Parquet); try "
           f"`narbuild --workdir {args.workdir} --help`.")
