@@ -20,11 +20,11 @@ from narbuild.workspace import Workspace
 
 
 def data_hash(records) -> str:
-    """sha256 over (record id, graph hash, family, split) of every record, in id order."""
-    t = records.table
-    lines = [f"{r}:{g}:{f}:{s}" for r, g, f, s in zip(
-        records.record_ids, t["record_id"].to_pylist(), t["fine_label"].to_pylist(),
-        t["split"].to_pylist())]
+    """sha256 over (record id, family, split) of every record, in id order (a record id holds
+    the first 16 hex digits of the record's graph hash)."""
+    # the id is written twice: the hash in MODEL_CARD.md was computed from this exact layout
+    lines = [f"{r}:{r}:{f}:{s}" for r, f, s in zip(
+        records.record_ids, records.table["fine_label"].to_pylist(), records.split)]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 

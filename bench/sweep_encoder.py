@@ -10,8 +10,8 @@ import itertools
 import json
 from pathlib import Path
 
-from narbuild.encoder.data import load_records
-from narbuild.encoder.evaluate import Inputs, run_method
+from narbuild.encoder.data import Inputs, load_records
+from narbuild.encoder.evaluate import run_method
 from narbuild.encoder.train import TrainConfig, resolve_device
 from narbuild.workspace import Workspace
 

@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +18,7 @@ import pyarrow as pa
 from narbuild.encoder.graphs import GraphStore
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.motifs import context_graph
+from narbuild.preprocess.pipeline import flat_lists
 from narbuild.preprocess.vocab import VOCAB
 from narbuild.workspace import Workspace
 
@@ -52,14 +54,33 @@ class Records:
         return np.flatnonzero(self.split == "test")
 
 
+def load_datasets(ws: Workspace, names: Sequence[str],
+                  skip_missing: bool = True) -> dict[str, Records]:
+    """The records of each dataset in ``names`` (real | nas), read from one pass over the
+    processed table. A dataset with no records is skipped (``skip_missing``) or an error; at
+    least one must have records."""
+    table = ws.table("processed").read()
+    found: dict[str, Records] = {}
+    for name in names:
+        rows = table.filter(pa.compute.equal(table["dataset"], name)).select(COLUMNS)
+        if rows.num_rows:
+            found[name] = _records(rows.sort_by("record_id"))
+        elif not skip_missing:
+            raise NarbuildError(f"the processed table has no {name!r} records",
+                                "run `narbuild preprocess` (and `narbuild gen-nas` for nas) "
+                                "first")
+    if not found:
+        raise NarbuildError("the processed table has no records of "
+                            f"{' or '.join(names)}", "run `narbuild preprocess` first")
+    return found
+
+
 def load_records(ws: Workspace, dataset: str) -> Records:
     """The ``dataset`` (real | nas) records of the workspace's processed table."""
-    table = ws.table("processed").read()
-    table = table.filter(pa.compute.equal(table["dataset"], dataset)).select(COLUMNS)
-    if table.num_rows == 0:
-        raise NarbuildError(f"the processed table has no {dataset!r} records",
-                            "run `narbuild preprocess` (and `narbuild gen-nas` for nas) first")
-    table = table.sort_by("record_id")
+    return load_datasets(ws, [dataset], skip_missing=False)[dataset]
+
+
+def _records(table: pa.Table) -> Records:
     fine = table["fine_label"].to_pylist()
     names = sorted(set(fine))
     index = {n: i for i, n in enumerate(names)}
@@ -118,6 +139,26 @@ def motif_graphs(records: Records) -> MotifData:
                      GraphStore.from_lists(*context_parts), macro)
 
 
+@dataclass
+class Inputs:
+    """One dataset's records and, built on first use, the graph stores each method reads."""
+
+    records: Records
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw(self) -> GraphStore:
+        if "raw" not in self._cache:
+            self._cache["raw"] = raw_graphs(self.records)
+        return self._cache["raw"]
+
+    @property
+    def motifs(self) -> MotifData:
+        if "motifs" not in self._cache:
+            self._cache["motifs"] = motif_graphs(self.records)
+        return self._cache["motifs"]
+
+
 def _append(parts: tuple[list, list, list], op: np.ndarray, nodes: np.ndarray, src: np.ndarray,
             dst: np.ndarray) -> None:
     parts[0].append(op[nodes])
@@ -126,8 +167,6 @@ def _append(parts: tuple[list, list, list], op: np.ndarray, nodes: np.ndarray, s
 
 
 def _arrays(column: pa.ChunkedArray) -> Sequence[np.ndarray]:
-    """A list<int> column as one numpy array per row (zero-copy slices of the flat values)."""
-    column = column.combine_chunks()
-    flat = column.flatten().to_numpy(zero_copy_only=False)
-    offsets = column.offsets.to_numpy()
-    return [flat[offsets[i]:offsets[i + 1]] for i in range(len(column))]
+    """A list<int> column as one numpy array per row (views of the flat values)."""
+    flat, offsets = flat_lists(column)
+    return [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]

@@ -14,7 +14,7 @@ import torch
 
 from narbuild import __version__
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
-from narbuild.encoder.data import Records, load_records, motif_graphs, raw_graphs
+from narbuild.encoder.data import Inputs, Records, load_datasets
 from narbuild.encoder.evaluate import DATASETS
 from narbuild.encoder.train import (
     TrainConfig,
@@ -59,16 +59,16 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
     names = [d for d in DATASETS if dataset in (d, "all")]
     if not names:
         raise NarbuildError(f"unknown dataset {dataset!r}", "use real, nas or all")
-    records_by_name = _records(ws, names, dataset)
+    loaded = load_datasets(ws, names, skip_missing=dataset == "all")
     summary = EmbedSummary(method, str(dev))
-    for name, records in records_by_name.items():
-        start = time.perf_counter()
+    for name, records in loaded.items():
+        start, inputs = time.perf_counter(), Inputs(records)
         if train:
-            model, meta = _train(method, records, cfg or TrainConfig(), dev)
+            model, meta = _train(method, inputs, cfg or TrainConfig(), dev)
             target = ws.root / "checkpoints" / f"{method}-{name}.pt"
             if save_to:
                 target = Path(save_to)
-                if len(records_by_name) > 1:  # one file per dataset
+                if len(loaded) > 1:  # one file per dataset
                     target = target.with_name(f"{target.stem}-{name}{target.suffix}")
             meta["hash"] = save_checkpoint(model, method, name, cfg or TrainConfig(),
                                            records.label_names, target)
@@ -78,7 +78,7 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
             model, meta = load_checkpoint(path)
             meta["path"] = str(path)
         embed_start = time.perf_counter()
-        vectors = _vectors(meta["method"], model, records, dev)
+        vectors = _vectors(meta["method"], model, inputs, dev)
         seconds = time.perf_counter() - embed_start
         encoder_id = f"{meta['method']}@{meta['hash']}" + ("" if train or checkpoint
                                                          else " (bundled)")
@@ -91,20 +91,6 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
     return summary
 
 
-def _records(ws: Workspace, names: list[str], asked: str) -> dict[str, Records]:
-    found: dict[str, Records] = {}
-    for name in names:
-        try:
-            found[name] = load_records(ws, name)
-        except NarbuildError:
-            if asked != "all":
-                raise
-    if not found:
-        raise NarbuildError("the processed table has no records to embed",
-                            "run `narbuild preprocess` first")
-    return found
-
-
 def _bundled(method: str, dataset: str) -> Path:
     path = bundled_path(dataset)
     if method != "nar" or not path.is_file():
@@ -113,23 +99,23 @@ def _bundled(method: str, dataset: str) -> Path:
     return path
 
 
-def _train(method: str, records: Records, cfg: TrainConfig,
+def _train(method: str, inputs: Inputs, cfg: TrainConfig,
            device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
     if method == "nar":
-        model, stats = train_nar(records, motif_graphs(records), cfg, device)
+        model, stats = train_nar(inputs.records, inputs.motifs, cfg, device)
     elif method == "vae":
-        model, stats = train_vae(records, raw_graphs(records), cfg, device)
+        model, stats = train_vae(inputs.records, inputs.raw, cfg, device)
     else:
-        model, stats = train_graph_encoder(method, records, raw_graphs(records), cfg, device)
+        model, stats = train_graph_encoder(method, inputs.records, inputs.raw, cfg, device)
     return model, {"method": method, "epoch_seconds": stats.epoch_seconds}
 
 
-def _vectors(method: str, model: torch.nn.Module, records: Records,
+def _vectors(method: str, model: torch.nn.Module, inputs: Inputs,
              device: torch.device) -> np.ndarray:
     model.to(device).eval()
     if method == "nar":
-        return embed_nar(model, motif_graphs(records), device)
-    return embed_graphs(model, raw_graphs(records), device)
+        return embed_nar(model, inputs.motifs, device)
+    return embed_graphs(model, inputs.raw, device)
 
 
 def _write(ws: Workspace, records: Records, dataset: str, method: str, encoder_id: str,

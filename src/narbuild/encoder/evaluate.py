@@ -18,14 +18,14 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from narbuild.encoder.data import Records, load_records, motif_graphs, raw_graphs
+from narbuild.encoder.data import Inputs, load_datasets, load_records
 from narbuild.encoder.metrics import KS, evaluate_vectors
 from narbuild.encoder.train import (
     TrainConfig,
@@ -44,26 +44,6 @@ METHODS = ("nar", "gcn", "gat", "wl", "vae")
 ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft")
 DATASETS = ("real", "nas")
 METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
-
-
-@dataclass
-class Inputs:
-    """One dataset's records and, built on first use, the graph stores each method reads."""
-
-    records: Records
-    _cache: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def raw(self):
-        if "raw" not in self._cache:
-            self._cache["raw"] = raw_graphs(self.records)
-        return self._cache["raw"]
-
-    @property
-    def motifs(self):
-        if "motifs" not in self._cache:
-            self._cache["motifs"] = motif_graphs(self.records)
-        return self._cache["motifs"]
 
 
 @dataclass
@@ -116,54 +96,39 @@ def evaluate(ws: Workspace, datasets: Sequence[str] = DATASETS,
     Datasets without processed records are skipped (at least one must have some)."""
     cfg, dev = cfg or TrainConfig(), resolve_device(device)
     report: dict[str, Any] = {"protocol": _protocol(cfg, dev, seeds), "datasets": {}}
-    available = _available(ws, datasets)
-    for name in available:
-        inputs = Inputs(load_records(ws, name))
+    inputs = {n: Inputs(r) for n, r in load_datasets(ws, datasets).items()}
+    for name in list(inputs):
         rows: dict[str, Any] = {}
         for method in methods:
             if method == "nar-nas" and name != "real":
                 continue
             runs = []
             for seed in ([0] if method == "wl" else seeds):
-                pretrained = _nas_pretrained(ws, replace(cfg, seed=seed), dev)
-                run = run_method(method, inputs, replace(cfg, seed=seed), dev, pretrained)
+                seeded = replace(cfg, seed=seed)
+                run = run_method(method, inputs[name], seeded, dev,
+                                 lambda c=seeded: _nas_pretrained(ws, inputs, c, dev))
                 runs.append(run)
                 if on_run:
                     on_run(name, method, seed, run)
             rows[method] = _aggregate(runs)
-        report["datasets"][name] = {"records": len(inputs.records),
-                                    "queries": len(inputs.records.test),
-                                    "families": len(inputs.records.label_names),
-                                    "methods": rows}
+        records = inputs[name].records
+        report["datasets"][name] = {"records": len(records), "queries": len(records.test),
+                                    "families": len(records.label_names), "methods": rows}
     return report
 
 
-def _available(ws: Workspace, datasets: Sequence[str]) -> list[str]:
-    found = []
-    for name in datasets:
+def _nas_pretrained(ws: Workspace, inputs: dict[str, Inputs], cfg: TrainConfig,
+                    device: torch.device) -> torch.nn.Module:
+    """NAR trained on the NAS set (Table 4's initialisation); its graph stores are kept in
+    ``inputs`` so each seed reuses them."""
+    if "nas" not in inputs:
         try:
-            load_records(ws, name)
-        except NarbuildError:
-            continue
-        found.append(name)
-    if not found:
-        raise NarbuildError("the processed table has no records to evaluate",
-                            "run `narbuild preprocess` first")
-    return found
-
-
-def _nas_pretrained(ws: Workspace, cfg: TrainConfig,
-                    device: torch.device) -> Callable[[], torch.nn.Module]:
-    def build() -> torch.nn.Module:
-        try:
-            nas = Inputs(load_records(ws, "nas"))
+            inputs["nas"] = Inputs(load_records(ws, "nas"))
         except NarbuildError:
             raise NarbuildError("nar-nas pre-trains on the NAS set, which this workspace lacks",
                                 "run `narbuild gen-nas` and `narbuild preprocess`, or drop "
                                 "nar-nas") from None
-        return train_nar(nas.records, nas.motifs, cfg, device)[0]
-
-    return build
+    return train_nar(inputs["nas"].records, inputs["nas"].motifs, cfg, device)[0]
 
 
 def _aggregate(runs: list[Run]) -> dict[str, Any]:

@@ -144,7 +144,8 @@ def _operator_codes(nodes: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, lis
     return codes, offsets - offsets[0], names
 
 
-def _edges(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def flat_lists(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """A list<int> column as one flat int64 array and row offsets starting at 0."""
     arr = column.combine_chunks()
     offsets = arr.offsets.to_numpy().astype(np.int64)
     return arr.flatten().to_numpy(zero_copy_only=False).astype(np.int64), offsets - offsets[0]
@@ -187,8 +188,8 @@ def _preprocess_dataset(ws: Workspace, dataset: str, steps: int, splitter: str, 
     ok = [i for i, s in enumerate(status) if s == "ok"]
     table = table.take(pa.array(ok, type=pa.int64()))
     codes, node_off, names = _operator_codes(table.column("nodes"))
-    src, edge_off = _edges(table.column("edge_src"))
-    dst, _ = _edges(table.column("edge_dst"))
+    src, edge_off = flat_lists(table.column("edge_src"))
+    dst, _ = flat_lists(table.column("edge_dst"))
     model_ids = table.column("model_id").to_pylist()
     raw_hash = table.column("graph_hash").to_pylist()
     sizes = np.diff(node_off)
