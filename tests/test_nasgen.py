@@ -334,6 +334,7 @@ def test_user_errors_are_one_liners():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_default_run_under_a_minute():
     start = time.perf_counter()
     made = generate_set()

@@ -301,6 +301,7 @@ TORCHVISION_EXCEPTIONS = {
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_all_torchvision_figures():
     """Every torchvision model with published figures, within 1 %, except documented cases."""
     from torchvision.models import list_models
