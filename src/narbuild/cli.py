@@ -6,12 +6,13 @@ import json
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
+from importlib import import_module
 from typing import Any
 
 import click
 
 from narbuild import __version__
-from narbuild.errors import NarbuildError, NotBuiltYet
+from narbuild.errors import NarbuildError
 from narbuild.workspace import ENV_VAR, Workspace, default_root
 
 
@@ -58,7 +59,29 @@ def id_filters(command):
                              "e.g. 'timm:resnet*'.")(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Stage commands live beside their stage's code and are imported when used, so a command pays
+# only for its own imports (`narbuild search` does not load the Hub client, say).
+_STAGE_COMMANDS = {
+    "gen-nas": "narbuild.nasgen.cli:gen_nas", "preprocess": "narbuild.preprocess.cli:preprocess",
+    "embed": "narbuild.encoder.cli:embed", "eval": "narbuild.encoder.cli:eval_",
+    "push": "narbuild.cards.cli:push", "search": "narbuild.retrieval.cli:search",
+}
+
+
+class _Pipeline(click.Group):
+    """The command group; stage commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_STAGE_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _STAGE_COMMANDS and name not in self.commands:
+            module, attr = _STAGE_COMMANDS[name].split(":")
+            self.add_command(getattr(import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Pipeline, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="narbuild")
 @click.option("--workdir", "-w", type=click.Path(file_okay=False), default=None,
               help=f"Workspace folder holding every table [env {ENV_VAR}; default ./narbuild-data].")
@@ -222,40 +245,6 @@ def _trace_one(ctx: Context, spec: str, out: str | None) -> None:
 
     summary = {k: v for k, v in graph.items() if k not in ("nodes", "edge_src", "edge_dst")}
     ctx.emit(summary, render)
-
-
-def _not_built(name: str, issue: str) -> click.Command:
-    @click.command(name=name, context_settings={"ignore_unknown_options": True,
-                                                "allow_extra_args": True})
-    def command() -> None:
-        raise NotBuiltYet(f"`narbuild {name}` is not built yet in narbuild {__version__}",
-                          f"it is planned: {issue}")
-
-    command.help = f"{issue[0].upper()}{issue[1:]} (not built yet)."
-    return command
-
-
-def _register_stage_commands() -> None:
-    """Stage commands that live beside their stage's code."""
-    from narbuild.cards.cli import push
-    from narbuild.encoder.cli import embed, eval_
-    from narbuild.nasgen.cli import gen_nas
-    from narbuild.preprocess.cli import preprocess
-
-    cli.add_command(gen_nas)
-    cli.add_command(preprocess)
-    cli.add_command(push)
-    cli.add_command(embed)
-    cli.add_command(eval_)
-
-
-_register_stage_commands()
-
-for _name, _what in [
-    ("search", "find the workspace's architectures most similar to a query model"),
-]:
-    if _name not in cli.commands:
-        cli.add_command(_not_built(_name, _what))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,9 +23,3 @@ class WorkspaceError(NarbuildError):
 
 class SourceUnavailableError(NarbuildError):
     """A model source cannot be reached (no network, Hub down)."""
-
-
-class NotBuiltYet(NarbuildError):
-    """A pipeline stage that this version of narbuild does not provide yet."""
-
-    exit_code = 3

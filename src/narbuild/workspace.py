@@ -66,7 +66,7 @@ class Workspace:
                                  "run `narbuild crawl` first or pass --workdir")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(marker, json.dumps({"format": "narbuild-workspace",
+            write_text_atomic(marker, json.dumps({"format": "narbuild-workspace",
                                                    "schema_version": schemas.SCHEMA_VERSION}))
         except OSError as exc:
             raise WorkspaceError(f"cannot create workspace {self.root}: {exc.strerror}",
@@ -92,11 +92,12 @@ class Table:
     def __init__(self, path: Path, name: str, schema: pa.Schema, key: str) -> None:
         self.path, self.name, self.schema, self.key = path, name, schema, key
 
-    def parts(self) -> list[Path]:
-        """Part files in write order (names sort by write time)."""
-        if not self.path.is_dir():
+    def parts(self, subdir: str = "") -> list[Path]:
+        """Part files (of one sub-folder, or all) in write order (names sort by write time)."""
+        folder = self.path / subdir if subdir else self.path
+        if not folder.is_dir():
             return []
-        return sorted(self.path.rglob("*.parquet"))
+        return sorted(folder.rglob("*.parquet"))
 
     def exists(self) -> bool:
         return bool(self.parts())
@@ -118,13 +119,15 @@ class Table:
         columns = {f.name: [r.get(f.name) for r in rows] for f in self.schema}
         return pa.Table.from_pydict(columns, schema=self.schema)
 
-    def read(self, columns: list[str] | None = None) -> pa.Table:
-        """All rows, last write wins per key. Raises WorkspaceError for foreign or corrupt parts."""
-        parts = self.parts()
+    def read(self, columns: list[str] | None = None, subdir: str = "") -> pa.Table:
+        """All rows (of one sub-folder, or all), last write wins per key; only ``columns`` are
+        read from disk. Raises WorkspaceError for foreign or corrupt parts."""
+        parts = self.parts(subdir)
         if not parts:
             raise WorkspaceError(f"the workspace has no {self.name} table yet",
                                  f"run the stage that writes it first ({_WRITER[self.name]})")
-        tables = [self._read_part(p) for p in parts]
+        wanted = None if columns is None else list(dict.fromkeys([*columns, self.key]))
+        tables = [self._read_part(p, wanted) for p in parts]
         merged = pa.concat_tables(tables)
         merged = _last_per_key(merged, self.key)
         return merged.select(columns) if columns else merged
@@ -157,16 +160,11 @@ class Table:
             if sub.is_dir() and not any(sub.iterdir()):
                 sub.rmdir()
 
-    def _read_part(self, path: Path) -> pa.Table:
+    def _read_part(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         try:
-            table = pq.read_table(path)
+            meta = pq.read_schema(path).metadata or {}
         except (pa.ArrowException, OSError) as exc:
-            raise WorkspaceError(
-                f"{path} is not a readable Parquet file ({str(exc).splitlines()[0]})",
-                f"delete that file and re-run the stage to rebuild it "
-                f"({_WRITER[self.name]}); other files are untouched",
-            ) from exc
-        meta = table.schema.metadata or {}
+            raise self._unreadable(path, exc) from exc
         if meta.get(b"narbuild.table", b"").decode() != self.name:
             raise WorkspaceError(
                 f"{path} is not a narbuild {self.name} table (foreign Parquet file)",
@@ -179,11 +177,28 @@ class Table:
                 f"{schemas.SCHEMA_VERSION}",
                 f"re-run {_WRITER[self.name]} into a new --workdir",
             )
+        names = columns or self.schema.names
         try:
-            return table.select(self.schema.names).cast(self.schema)
+            table = pq.read_table(path, columns=names)
+        except (pa.ArrowException, OSError) as exc:
+            if "FieldRef" in str(exc):  # a column is missing
+                raise self._mismatch(path, exc) from exc
+            raise self._unreadable(path, exc) from exc
+        try:
+            schema = pa.schema([self.schema.field(n) for n in names], self.schema.metadata)
+            return table.select(names).cast(schema)
         except (KeyError, pa.ArrowException) as exc:
-            raise WorkspaceError(f"{path} does not match the {self.name} schema: {exc}",
-                                 f"re-run {_WRITER[self.name]} into a new --workdir") from exc
+            raise self._mismatch(path, exc) from exc
+
+    def _unreadable(self, path: Path, exc: Exception) -> WorkspaceError:
+        return WorkspaceError(f"{path} is not a readable Parquet file "
+                              f"({str(exc).splitlines()[0]})",
+                              f"delete that file and re-run the stage to rebuild it "
+                              f"({_WRITER[self.name]}); other files are untouched")
+
+    def _mismatch(self, path: Path, exc: Exception) -> WorkspaceError:
+        return WorkspaceError(f"{path} does not match the {self.name} schema: {exc}",
+                              f"re-run {_WRITER[self.name]} into a new --workdir")
 
 
 _WRITER = {
@@ -217,7 +232,8 @@ def write_parquet_atomic(table: pa.Table, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -225,7 +241,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def save_state(path: Path, state: Mapping[str, Any]) -> None:
     """Persist a stage's resumable state atomically."""
-    _atomic_write_text(path, json.dumps(state, indent=1, sort_keys=True))
+    write_text_atomic(path, json.dumps(state, indent=1, sort_keys=True))
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -31,6 +31,20 @@ def bundled_path(dataset: str) -> Path:
     return Path(str(resources.files("narbuild") / "data" / "encoder" / f"nar-{dataset}.pt"))
 
 
+def find_checkpoint(encoder_id: str, dataset: str, folder: Path) -> Path:
+    """The checkpoint that made embeddings labelled ``encoder_id`` (``method@hash``, with
+    `` (bundled)`` for a packaged one): the bundled file, or one in ``folder`` with that hash."""
+    digest = encoder_id.split("@", 1)[-1].split()[0]
+    candidates = [bundled_path(dataset)] if encoder_id.endswith("(bundled)") else []
+    candidates += sorted(folder.glob("*.pt")) if folder.is_dir() else []
+    for path in candidates:
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest:
+            return path
+    raise NarbuildError(f"the {dataset} embeddings were made by encoder {encoder_id}, whose "
+                        f"checkpoint is not in {folder}",
+                        "re-run `narbuild embed` (or pass the checkpoint with --checkpoint)")
+
+
 def save_checkpoint(model: torch.nn.Module, method: str, dataset: str, cfg: TrainConfig,
                     label_names: list[str], path: str | Path,
                     extra: dict[str, Any] | None = None) -> str:

@@ -20,6 +20,7 @@ from narbuild.errors import NarbuildError
 from narbuild.preprocess.motifs import context_graph
 from narbuild.preprocess.pipeline import flat_lists
 from narbuild.preprocess.vocab import VOCAB
+from narbuild.schemas import PROCESSED
 from narbuild.workspace import Workspace
 
 NUM_OPS = len(VOCAB)
@@ -78,6 +79,15 @@ def load_datasets(ws: Workspace, names: Sequence[str],
 def load_records(ws: Workspace, dataset: str) -> Records:
     """The ``dataset`` (real | nas) records of the workspace's processed table."""
     return load_datasets(ws, [dataset], skip_missing=False)[dataset]
+
+
+def records_from_rows(rows: Sequence[dict[str, Any]]) -> Records:
+    """Records of rows shaped like the processed table (lists may be numpy arrays), e.g. a
+    search query processed outside any workspace."""
+    schema = pa.schema([PROCESSED.field(c) for c in COLUMNS])
+    plain = [{c: (r.get(c).tolist() if isinstance(r.get(c), np.ndarray) else r.get(c))
+              for c in COLUMNS} for r in rows]
+    return _records(pa.Table.from_pylist(plain, schema=schema))
 
 
 def _records(table: pa.Table) -> Records:

@@ -78,7 +78,7 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
             model, meta = load_checkpoint(path)
             meta["path"] = str(path)
         embed_start = time.perf_counter()
-        vectors = _vectors(meta["method"], model, inputs, dev)
+        vectors = vectors_of(meta["method"], model, inputs, dev)
         seconds = time.perf_counter() - embed_start
         encoder_id = f"{meta['method']}@{meta['hash']}" + ("" if train or checkpoint
                                                          else " (bundled)")
@@ -110,7 +110,7 @@ def _train(method: str, inputs: Inputs, cfg: TrainConfig,
     return model, {"method": method, "epoch_seconds": stats.epoch_seconds}
 
 
-def _vectors(method: str, model: torch.nn.Module, inputs: Inputs,
+def vectors_of(method: str, model: torch.nn.Module, inputs: Inputs,
              device: torch.device) -> np.ndarray:
     model.to(device).eval()
     if method == "nar":

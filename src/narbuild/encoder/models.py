@@ -7,9 +7,14 @@ GIN), and a mean readout per graph.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
-from torch_geometric.nn import GATConv, GCNConv, GINConv, global_mean_pool
+
+with warnings.catch_warnings():  # PyG scripts a few helpers at import; torch 2.x deprecates it
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from torch_geometric.nn import GATConv, GCNConv, GINConv, global_mean_pool
 
 from narbuild.encoder.graphs import GraphBatch
 

@@ -9,33 +9,61 @@ a dot product is the cosine similarity.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 
-from narbuild.encoder.graphs import GraphStore
 from narbuild.hashing import mix64
 from narbuild.tracing.graph import wl_colours
+
+if TYPE_CHECKING:  # the numpy core below needs no torch: search imports it without
+    from narbuild.encoder.graphs import GraphStore
 
 DEFAULT_ROUNDS = 3
 
 
 def wl_tfidf(graphs: GraphStore, rounds: int = DEFAULT_ROUNDS) -> sp.csr_matrix:
     """One L2-normalised TF-IDF row per graph, over WL colours of rounds 0..``rounds``."""
-    sizes = graphs.num_nodes.numpy()
-    owner = np.repeat(np.arange(len(sizes)), sizes)
-    base = graphs.node_ptr[:-1].numpy()
-    edge_owner = np.repeat(np.arange(len(sizes)), (graphs.edge_ptr[1:] - graphs.edge_ptr[:-1])
-                           .numpy())
-    src = graphs.src.numpy() + base[edge_owner]
-    dst = graphs.dst.numpy() + base[edge_owner]
-    colours = np.concatenate(wl_colours(mix64(graphs.x.numpy(), 7), src, dst, rounds))
+    counts, _ = wl_counts(graphs, rounds)
+    return tfidf_rows(counts, idf_weights(counts))
+
+
+def wl_counts(graphs: GraphStore, rounds: int = DEFAULT_ROUNDS
+              ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Colour counts, one row per graph, and the colour of each column (sorted uint64)."""
+    return colour_counts(graphs.x.numpy(), graphs.src.numpy(), graphs.dst.numpy(),
+                         graphs.num_nodes.numpy(), (graphs.edge_ptr[1:] - graphs.edge_ptr[:-1])
+                         .numpy(), rounds)
+
+
+def colour_counts(ops: np.ndarray, src: np.ndarray, dst: np.ndarray, node_sizes: np.ndarray,
+                  edge_sizes: np.ndarray, rounds: int = DEFAULT_ROUNDS
+                  ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """:func:`wl_counts` of graphs given as flat arrays: operator ids, per-graph (local) edge
+    ends, and each graph's node and edge counts."""
+    owner = np.repeat(np.arange(len(node_sizes)), node_sizes)
+    base = np.r_[0, np.cumsum(node_sizes)[:-1]].astype(np.int64)
+    edge_owner = np.repeat(np.arange(len(node_sizes)), edge_sizes)
+    src = np.asarray(src, np.int64) + base[edge_owner]
+    dst = np.asarray(dst, np.int64) + base[edge_owner]
+    colours = np.concatenate(wl_colours(mix64(np.asarray(ops), 7), src, dst, rounds))
     owners = np.tile(owner, rounds + 1)
     features, column = np.unique(colours, return_inverse=True)
     counts = sp.csr_matrix((np.ones(len(column)), (owners, column)),
-                           shape=(len(sizes), len(features)))
+                           shape=(len(node_sizes), len(features)))
     counts.sum_duplicates()
-    df = np.bincount(counts.indices, minlength=len(features))
-    idf = np.log((1 + len(sizes)) / (1 + df)) + 1
+    return counts, features
+
+
+def idf_weights(counts: sp.csr_matrix) -> np.ndarray:
+    """Smoothed idf of each column: ``log((1 + n) / (1 + df)) + 1``."""
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    return np.log((1 + counts.shape[0]) / (1 + df)) + 1
+
+
+def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Counts weighted by ``idf``, each row scaled to unit length."""
     tfidf = counts.multiply(idf).tocsr()
     norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(1))).ravel()
     return sp.diags(1 / np.maximum(norms, 1e-12)) @ tfidf

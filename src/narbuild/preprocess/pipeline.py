@@ -91,6 +91,20 @@ def process_codes(codes: np.ndarray, src: np.ndarray, dst: np.ndarray, steps: in
     }
 
 
+def process_graph(nodes: list[str], src: np.ndarray, dst: np.ndarray, steps: int = DEFAULT_STEPS,
+                  splitter: str = "motif", seed: int = 0) -> dict[str, Any]:
+    """Process one traced graph given by its raw operator names, as :func:`preprocess` does for
+    every graph of a workspace; adds ``op_names`` and ``op_ids`` (vocabulary ids) per node."""
+    names = sorted({normalise_op(n) for n in nodes})
+    code_of = {n: i for i, n in enumerate(names)}
+    codes = np.array([code_of[normalise_op(n)] for n in nodes], dtype=np.int32)
+    result = process_codes(codes, np.asarray(src, np.int64), np.asarray(dst, np.int64), steps,
+                           splitter, seed, names)
+    result["op_names"] = [names[c] for c in result["codes"]]
+    result["op_ids"] = np.array([op_id(n) for n in result["op_names"]], dtype=np.int32)
+    return result
+
+
 def _process_task(task: tuple) -> tuple[int, dict[str, Any]]:
     index, codes, src, dst, steps, splitter, seed = task
     return index, process_codes(codes, src, dst, steps, splitter, seed)

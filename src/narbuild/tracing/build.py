@@ -41,9 +41,9 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
     if step == "meta-init":
         device, context = "meta", _params_on_meta()
     elif device == "meta":
-        context = _meta_context()
+        context = meta_context()
     else:
-        context = _cpu_context(device)
+        context = cpu_context(device)
     with context:
         built = builder(config, step)
     built.model.eval()
@@ -51,7 +51,7 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
         built.model.to(dtype)
         built.inputs = _cast_inputs(built.inputs, dtype)
     if device == "meta":
-        built.inputs = _to_device(built.inputs, "meta")
+        built.inputs = to_device(built.inputs, "meta")
     return built
 
 
@@ -75,14 +75,14 @@ class _SkipMetaValueWrites(torch.overrides.TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def _meta_context():
+def meta_context():
     """Build on the meta device, skipping value writes (initialisers) on meta tensors."""
     with torch.device("meta"), _SkipMetaValueWrites():
         yield
 
 
 @contextlib.contextmanager
-def _cpu_context(device: str):
+def cpu_context(device: str):
     with torch.device(device), cheap_init():
         yield
 
@@ -199,7 +199,7 @@ def _params_on_meta():
         module.register_parameter, module.register_buffer = register_parameter, register_buffer
 
 
-def _to_device(inputs, device):
+def to_device(inputs, device):
     def move(v):
         if isinstance(v, torch.Tensor) and v.device.type != device:
             return v.detach().to(device).requires_grad_(v.requires_grad)

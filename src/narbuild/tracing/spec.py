@@ -13,6 +13,7 @@ import torch
 
 from narbuild.crawler.base import content_hash, manifest_row
 from narbuild.errors import NarbuildError
+from narbuild.tracing.build import cpu_context, meta_context, to_device
 from narbuild.tracing.core import trace_module
 from narbuild.tracing.inputs import transformers_inputs, vision_inputs
 from narbuild.tracing.ladder import graphs_row, one_line, trace_manifest_row
@@ -46,8 +47,10 @@ def _config_json_row(path: Path) -> dict[str, Any]:
                         model_type=cfg.get("model_type"), architectures=cfg.get("architectures"))
 
 
-def load_factory(spec: str) -> tuple[str, torch.nn.Module, tuple | dict]:
-    """Import ``file.py:factory``; returns (model id, module, example inputs)."""
+def load_factory(spec: str, device: str = "cpu") -> tuple[str, torch.nn.Module, tuple | dict]:
+    """Import ``file.py:factory`` and build it on ``device`` (``meta``: without weights, as the
+    dataset is built; ``cpu``: random initialisers skipped); returns (model id, module, example
+    inputs on that device)."""
     file, _, name = spec.rpartition(":") if not spec.endswith(".py") else (spec, "", "")
     path = Path(file)
     if not path.is_file():
@@ -63,22 +66,39 @@ def load_factory(spec: str) -> tuple[str, torch.nn.Module, tuple | dict]:
         if not callable(factory):
             raise NarbuildError(f"{path} defines no function {name!r}",
                                 f"functions there: {', '.join(_callables(mod)) or 'none'}")
-        model = factory()
-        if not isinstance(model, torch.nn.Module):
-            raise NarbuildError(f"{spec} returned {type(model).__name__}, not an nn.Module",
-                                "the factory must return a torch.nn.Module")
-        inputs = mod.example_inputs() if callable(getattr(mod, "example_inputs", None)) else None
+        with meta_context() if device == "meta" else cpu_context(device):
+            model = factory()
+            if not isinstance(model, torch.nn.Module):
+                raise NarbuildError(f"{spec} returned {type(model).__name__}, not an nn.Module",
+                                    "the factory must return a torch.nn.Module")
+            example = getattr(mod, "example_inputs", None)
+            inputs = example() if callable(example) else infer_inputs(model)
     except NarbuildError:
         raise
     except Exception as exc:
         raise NarbuildError(f"{spec} raised {one_line(exc)}", "fix the factory and retry") from exc
     finally:
         sys.path.remove(str(path.parent.resolve()))
-    return f"file:{path.stem}.{name}", model, inputs if inputs is not None else infer_inputs(model)
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    return f"file:{path.stem}.{name}", model, to_device(inputs, device)
 
 
 def _callables(mod) -> list[str]:
     return [k for k, v in vars(mod).items() if callable(v) and not k.startswith("_")][:8]
+
+
+def canonical_attention(model: torch.nn.Module) -> torch.nn.Module:
+    """Switch a transformers model to eager attention, as the dataset's builds are: its graph
+    is then comparable to the dataset's (SDPA itself is traced on the math path either way)."""
+    switch = getattr(model, "set_attn_implementation", None)
+    if callable(switch) and getattr(getattr(model, "config", None), "_attn_implementation",
+                                    "eager") != "eager":
+        try:
+            switch("eager")
+        except (ValueError, ImportError, AttributeError):  # a model that supports only one
+            pass
+    return model
 
 
 def infer_inputs(model: torch.nn.Module) -> tuple | dict:
@@ -90,16 +110,28 @@ def infer_inputs(model: torch.nn.Module) -> tuple | dict:
 
 
 def trace_spec(spec: str) -> dict[str, Any]:
-    """Trace the model a spec names and return its graphs row (status ok or error)."""
+    """Trace the model a spec names and return its graphs row (status ok or error).
+
+    A ``file.py:factory`` model is built on the meta device first, as the dataset's are; a
+    factory or model that needs real values (and fails there) is built again on the CPU."""
     row = spec_row(spec)
     if row is not None:
         return trace_manifest_row(row)
-    model_id, model, inputs = load_factory(spec)
-    model.eval()
+    try:
+        return _trace_factory(spec, "meta")
+    except Exception:  # noqa: BLE001 - any failure on meta: the CPU build decides
+        return _trace_factory(spec, "cpu")
+
+
+def _trace_factory(spec: str, device: str) -> dict[str, Any]:
+    model_id, model, inputs = load_factory(spec, device)
+    canonical_attention(model).eval()
     start = time.perf_counter()
     try:
         result = trace_module(model, tuple(inputs) if isinstance(inputs, list) else inputs)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
+        if device == "meta":
+            raise
         return graphs_row(model_id, None, error=one_line(exc), seconds=time.perf_counter() - start)
-    return graphs_row(model_id, content_hash(result.graph.nodes), result, "user-module", "math",
+    return graphs_row(model_id, content_hash(result.graph.nodes), result, device, "math",
                       seconds=time.perf_counter() - start)

@@ -1,0 +1,104 @@
+"""``narbuild search``: the command over :func:`narbuild.retrieval.search`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+_WIDTH = 44
+
+
+@click.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many results.")
+@click.option("--dataset", type=click.Choice(["real", "nas", "all"]), default="real",
+              show_default=True, help="Which records to search.")
+@click.option("--method", default="nar", show_default=True,
+              help="Whose embeddings to search (as written by `narbuild embed --method`).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="The encoder that made the embeddings, if not where `embed` left it.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the results as a JSON list (rank, model_id, family, score, ...).")
+@click.pass_obj
+def search(ctx, query: str, k: int, dataset: str, method: str, checkpoint: str | None,
+           as_json: bool) -> None:
+    """Find the workspace's architectures most similar to QUERY.
+
+    \b
+    QUERY is anything `narbuild trace --model` accepts:
+      timm:convnext_tiny | transformers:llama | path/to/config.json |
+      hf:ORG/NAME (needs the Hub) | path/to/file.py:factory (uses example_inputs() if defined)
+    """
+    from narbuild.retrieval.search import search as run
+
+    result = run(query, k=k, dataset=dataset, workspace=ctx.workspace(), method=method,
+                 checkpoint=checkpoint)
+    if as_json or ctx.as_json:
+        click.echo(json.dumps([vars(hit) for hit in result.hits], indent=2))
+    else:
+        click.echo(render(result.as_dict()))
+
+
+def render(result: dict[str, Any]) -> str:
+    """A search result as text a person reads: the query, then one block per hit."""
+    q = result["query"]
+    searched = ", ".join(f"{n:,} {name}" for name, n in result["searched"].items())
+    origin = {"workspace": "graph from the workspace", "cache": "graph from the query cache",
+              "traced": f"traced in {result['seconds'].get('trace', 0):.2f} s"}[q["origin"]]
+    lines = [f"query  {q['model_id']}  ({origin})",
+             (f"       {q['nodes']} nodes, {q['distinct_motifs']} distinct motifs, "
+             f"{_count(q['params'])} params, {_flops(q['flops'])}, {q['coarse_label']}"),
+             f"searched {searched} records with {', '.join(set(result['encoders'].values()))}",
+             "",
+             (f"{'rank':>4}  {'score':>6}  {'model':<{_WIDTH}}  {'family':<18} {'coarse':<15} "
+             f"{'params':>8} {'FLOPs':>9}")]
+    for hit in result["hits"]:
+        lines.append(f"{hit['rank']:>4}  {hit['score']:>6.3f}  {_names(hit['model_ids']):<{_WIDTH}}  "
+                     f"{hit['family'][:18]:<18} {hit['coarse_label']:<15} "
+                     f"{_count(hit['params']):>8} {_flops(hit['flops']):>9}")
+        if hit["shared_motifs"]:
+            examples = "; ".join(dict.fromkeys(_motif(m) for m in hit["shared_examples"]))
+            lines.append(f"{'':14}shares {hit['shared_motifs']}/{q['distinct_motifs']} motifs, "
+                         f"e.g. {examples}")
+    return "\n".join(lines)
+
+
+def _names(ids: list[str]) -> str:
+    first = ids[0] if len(ids[0]) <= _WIDTH - 10 else ids[0][:_WIDTH - 11] + "…"
+    return first + (f" (+{len(ids) - 1} more)" if len(ids) > 1 else "")
+
+
+_SHORT = {"Convolution": "Conv", "NativeBatchNorm": "BN", "NativeLayerNorm": "LN",
+          "Relu": "ReLU"}
+
+
+def _motif(ops: str, limit: int = 8) -> str:
+    """A motif's operator sequence, short: repeated runs folded, e.g. ``(Conv›BN›ReLU)×3›Add``."""
+    seq = [_SHORT.get(op, op) for op in ops.split()]
+    parts, i = [], 0
+    while i < len(seq):
+        best = (1, 1)  # (period, repeats)
+        for period in range(1, 5):
+            unit, reps = seq[i:i + period], 1
+            while seq[i + reps * period:i + (reps + 1) * period] == unit:
+                reps += 1
+            if reps > 1 and reps * period > best[0] * best[1]:
+                best = (period, reps)
+        period, reps = best
+        unit = "›".join(seq[i:i + period])
+        parts.append(unit if reps == 1 else f"({unit})×{reps}" if period > 1 else f"{unit}×{reps}")
+        i += period * reps
+    return "›".join(parts[:limit]) + ("›…" if len(parts) > limit else "")
+
+
+def _count(n: int | None) -> str:
+    if n is None:
+        return "?"
+    return f"{n / 1e9:.1f} B" if n >= 1e9 else f"{n / 1e6:.1f} M"
+
+
+def _flops(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e9:.2f} G"

@@ -1,0 +1,134 @@
+"""A search query as a traced graph: from the workspace, the query cache, or a fresh trace.
+
+A query is anything ``narbuild trace --model`` accepts, or an ``nn.Module`` with its example
+inputs. Spec queries are cached by content (the spec, or the bytes of the file it names, plus
+the versions of the libraries that build and trace it) under ``<workspace>/cache/queries``, so
+a second search of the same query does not trace again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sys
+import time
+from contextlib import redirect_stdout
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+
+from narbuild import __version__, tracing
+from narbuild.errors import NarbuildError
+from narbuild.workspace import Workspace, write_text_atomic
+
+_GRAPH_FIELDS = ("model_id", "nodes", "edge_src", "edge_dst", "flops", "params", "graph_hash")
+_LIBRARIES = ("torch", "torchvision", "timm", "transformers")
+
+
+def query_graph(ws: Workspace, spec: str) -> tuple[dict[str, Any], str]:
+    """The traced graph of ``spec`` and where it came from (``workspace``, ``cache`` or
+    ``traced``); a failed trace raises a one-line error."""
+    known = _workspace_graph(ws, spec)
+    if known is not None:
+        return known, "workspace"
+    path = ws.root / "cache" / "queries" / f"{_spec_key(spec)}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text()), "cache"
+        except ValueError:  # a torn or foreign file: trace again and overwrite it
+            pass
+    graph = trace_query(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(graph))
+    return graph, "traced"
+
+
+def trace_query(spec: str) -> dict[str, Any]:
+    """Trace a spec with the dataset's tracer; the graph fields of its graphs row."""
+    from narbuild.tracing import trace_spec
+
+    with redirect_stdout(sys.stderr):  # libraries may print; stdout carries the results
+        row = trace_spec(spec)
+    return _ok_graph(row)
+
+
+def module_graph(module: Any, example_inputs: Any = None) -> dict[str, Any]:
+    """Trace an ``nn.Module`` a user holds (inputs inferred as ``trace --model`` does when
+    ``example_inputs`` is None)."""
+    import torch
+
+    from narbuild.tracing.core import trace_module
+    from narbuild.tracing.ladder import graphs_row, one_line
+    from narbuild.tracing.spec import canonical_attention, infer_inputs
+
+    if not isinstance(module, torch.nn.Module):
+        raise NarbuildError(f"cannot search for a {type(module).__name__}",
+                            "pass an nn.Module or a model spec such as timm:resnet50")
+    canonical_attention(module)
+    inputs = example_inputs if example_inputs is not None else infer_inputs(module)
+    if isinstance(inputs, list):
+        inputs = tuple(inputs)
+    elif isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    model_id = f"module:{type(module).__name__}"
+    start = time.perf_counter()
+    try:
+        result = trace_module(module.eval(), inputs)
+    except Exception as exc:  # noqa: BLE001 - reported as one line below
+        row = graphs_row(model_id, None, error=one_line(exc))
+    else:
+        row = graphs_row(model_id, None, result, result.device, "math",
+                         seconds=time.perf_counter() - start)
+    return _ok_graph(row)
+
+
+def _ok_graph(row: dict[str, Any]) -> dict[str, Any]:
+    if row["status"] != "ok":
+        raise NarbuildError(f"tracing {row['model_id']} failed: {row['error']}",
+                            "fix the model or its example inputs; `narbuild trace --model` "
+                            "shows the same trace")
+    if not row.get("nodes"):
+        raise NarbuildError(f"{row['model_id']} traced to an empty graph",
+                            "its outputs need a gradient path from trainable parameters")
+    return {k: row[k] for k in _GRAPH_FIELDS}
+
+
+def _workspace_graph(ws: Workspace, spec: str) -> dict[str, Any] | None:
+    """The workspace's own traced graph of a registry id, if it holds one."""
+    table = ws.table("graphs")
+    if ":" not in spec or spec.endswith((".py", ".json")) or not table.exists():
+        return None
+    ids = table.read(["model_id", "status"])
+    hit = pc.and_(pc.equal(ids["model_id"], spec), pc.equal(ids["status"], "ok"))
+    if not pc.any(hit).as_py():
+        return None
+    rows = table.read(list(_GRAPH_FIELDS) + ["status"])
+    rows = rows.filter(pc.and_(pc.equal(rows["model_id"], spec), pc.equal(rows["status"], "ok")))
+    return {k: rows[k][0].as_py() for k in _GRAPH_FIELDS}
+
+
+@functools.cache
+def _tracer_digest() -> str:
+    """Hash of the tracer's own source, so a changed tracer never reuses an old query graph."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(tracing.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _spec_key(spec: str) -> str:
+    """Content key of a spec: what it names (file bytes for files) and the tracer's versions."""
+    parts = [spec, __version__, _tracer_digest()]
+    file = spec.rpartition(":")[0] if ".py:" in spec else spec
+    if file.endswith((".py", ".json")) and Path(file).is_file():
+        parts.append(hashlib.sha256(Path(file).read_bytes()).hexdigest())
+        parts[0] = f"{Path(file).name}{spec[len(file):]}"
+    for name in _LIBRARIES:
+        try:
+            parts.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{name}==none")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]

@@ -1,0 +1,241 @@
+"""Search: the workspace's architectures most similar to a query model.
+
+The query is traced by the dataset's tracer, processed by the dataset's preprocessing (same
+operator mapping, motif steps and splitter as the workspace's records), embedded by the encoder
+that embedded the workspace, and the records are ranked by cosine similarity.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+from narbuild.errors import NarbuildError
+from narbuild.retrieval.index import VectorIndex
+from narbuild.retrieval.query import module_graph, query_graph
+from narbuild.retrieval.wl_index import WLIndex, load_wl_index
+from narbuild.workspace import Workspace, default_root
+
+DATASETS = ("real", "nas")
+_INFO = ["record_id", "model_ids", "fine_label", "fine_labels", "coarse_label", "params", "flops", "motif_keys",
+         "motif_ops", "num_models"]
+
+
+@dataclass
+class Hit:
+    """One search result: a record of the workspace and why it is close."""
+
+    rank: int
+    model_id: str
+    model_ids: list[str]
+    """Every model id whose graph collapsed into this record."""
+    family: str
+    """The record's family (the majority over its model ids)."""
+    families: list[str]
+    """Every family among its model ids, e.g. a language model shared by several VLMs."""
+    coarse_label: str
+    score: float
+    """Cosine similarity of the embeddings, in [-1, 1]."""
+    params: int | None
+    flops: int | None
+    record_id: str
+    dataset: str
+    shared_motifs: int
+    """How many of the query's distinct motifs this record also has."""
+    shared_examples: list[str]
+    """The longest shared motifs, as operator sequences."""
+
+
+@dataclass
+class SearchResult:
+    """The ranked hits, what the query looked like, and where the time went."""
+
+    query: dict[str, Any]
+    hits: list[Hit]
+    searched: dict[str, int]
+    """Records searched per dataset."""
+    encoders: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Dataset:
+    name: str
+    index: VectorIndex | WLIndex
+    encoder_id: str
+    steps: int
+    splitter: str
+
+
+def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "real",
+           workspace: str | Path | Workspace | None = None, method: str = "nar",
+           checkpoint: str | Path | None = None) -> SearchResult:
+    """Rank the workspace's records by similarity to ``query``.
+
+    ``query`` is an ``nn.Module`` (traced with ``example_inputs``, or inputs inferred as
+    ``narbuild trace --model`` does) or a spec string: a registry id (``timm:convnext_tiny``), a
+    Hugging Face ``config.json`` path, ``hf:ORG/NAME`` (needs the Hub) or ``file.py:factory``.
+    ``dataset`` is ``real``, ``nas`` or ``all``; ``method`` picks the embeddings to search
+    (``nar`` by default), ``checkpoint`` the encoder file if it is not where ``embed`` left it.
+    """
+    if k < 1:
+        raise NarbuildError(f"k must be at least 1, got {k}", "ask for -k 10, say")
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace or default_root())
+    clock = _Clock()
+    datasets = [_load_dataset(ws, name, method) for name in _names(dataset)]
+    clock.lap("index")
+    if isinstance(query, str):
+        graph, origin = query_graph(ws, query)
+    else:
+        graph, origin = module_graph(query, example_inputs), "traced"
+    clock.lap("trace")
+    hits: list[tuple[float, int, _Dataset, dict[str, Any]]] = []
+    summary: dict[str, Any] = {}
+    for ds in datasets:
+        record = _process(graph, ds)
+        if isinstance(ds.index, WLIndex):
+            scores, rows = ds.index.search(record, k)
+        else:
+            vector = _embed(record, ds, ws, checkpoint)
+            clock.lap("embed")
+            scores, rows = ds.index.search(vector, k)
+        clock.lap("rank")
+        hits += [(float(s), int(r), ds, record) for s, r in zip(scores, rows)]
+        summary = summary or _query_summary(graph, origin, record)
+    hits.sort(key=lambda h: -h[0])
+    result = SearchResult(summary, _annotate(ws, hits[:k]), {d.name: len(d.index) for d in datasets},
+                          {d.name: d.encoder_id for d in datasets})
+    clock.lap("annotate")
+    result.seconds = clock.laps
+    return result
+
+
+def _names(dataset: str) -> list[str]:
+    if dataset == "all":
+        return list(DATASETS)
+    if dataset not in DATASETS:
+        raise NarbuildError(f"unknown dataset {dataset!r}", "use real, nas or all")
+    return [dataset]
+
+
+def _load_dataset(ws: Workspace, name: str, method: str) -> _Dataset:
+    """The dataset's index for ``method``, and the preprocessing its records went through."""
+    processed = ws.table("processed").read(["steps", "splitter"], subdir=name)
+    if not processed.num_rows:
+        raise NarbuildError(f"the workspace has no processed {name} records",
+                            "run `narbuild preprocess` first")
+    steps, splitter = int(processed["steps"][0].as_py()), processed["splitter"][0].as_py()
+    if method == "wl":
+        index = load_wl_index(ws, name)
+        return _Dataset(name, index, f"wl ({index.rounds} rounds, training-free)",
+                        steps, splitter)
+    index, encoder_id = _embedding_index(ws, name, method)
+    return _Dataset(name, index, encoder_id, steps, splitter)
+
+
+def _embedding_index(ws: Workspace, name: str, method: str) -> tuple[VectorIndex, str]:
+    """The dataset's ``method`` embeddings as an index, and the encoder that made them."""
+    table = ws.table("embeddings")
+    if not table.exists():
+        raise NarbuildError(f"the workspace {ws.root} has no embeddings",
+                            "run `narbuild embed` first, or search with --method wl")
+    rows = table.read(["record_id", "dataset", "method", "encoder_id", "vector"])
+    rows = rows.filter(pc.and_(pc.equal(rows["dataset"], name), pc.equal(rows["method"], method)))
+    if not rows.num_rows:
+        raise NarbuildError(f"the workspace has no {method} embeddings of the {name} set",
+                            f"run `narbuild embed --dataset {name}`"
+                            + ("" if method == "nar" else f" --method {method}"))
+    encoders = set(rows["encoder_id"].to_pylist())
+    if len(encoders) > 1:
+        raise NarbuildError(f"the {name} embeddings come from {len(encoders)} encoders",
+                            f"re-run `narbuild embed --dataset {name}` to embed them all again")
+    vectors = rows["vector"].combine_chunks()
+    matrix = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(vectors), -1)
+    return VectorIndex(rows["record_id"].to_pylist(), matrix), encoders.pop()
+
+
+def _process(graph: dict[str, Any], ds: _Dataset) -> dict[str, Any]:
+    """The query as a processed record of ``ds`` (same steps and splitter as its records)."""
+    from narbuild.preprocess.pipeline import process_graph
+
+    result = process_graph(graph["nodes"], np.asarray(graph["edge_src"]),
+                           np.asarray(graph["edge_dst"]), ds.steps, ds.splitter)
+    return {**result, "record_id": f"query:{result['graph_hash'][:16]}", "dataset": ds.name,
+            "model_id": graph["model_id"], "model_ids": [graph["model_id"]],
+            "fine_label": "query", "split": "test", "params": graph["params"],
+            "flops": graph["flops"]}
+
+
+def _embed(record: dict[str, Any], ds: _Dataset, ws: Workspace,
+           checkpoint: str | Path | None) -> np.ndarray:
+    from narbuild.encoder.checkpoint import find_checkpoint, load_checkpoint
+    from narbuild.encoder.data import Inputs, records_from_rows
+    from narbuild.encoder.embed import vectors_of
+    from narbuild.encoder.train import resolve_device
+
+    path = Path(checkpoint) if checkpoint else find_checkpoint(ds.encoder_id, ds.name,
+                                                               ws.root / "checkpoints")
+    model, meta = load_checkpoint(path)
+    if not ds.encoder_id.startswith(f"{meta['method']}@{meta['hash']}"):
+        raise NarbuildError(f"{path} is encoder {meta['method']}@{meta['hash']}, but the "
+                            f"{ds.name} embeddings come from {ds.encoder_id}",
+                            "pass the checkpoint that made them, or re-run `narbuild embed`")
+    inputs = Inputs(records_from_rows([record]))
+    return vectors_of(meta["method"], model, inputs, resolve_device("cpu"))[0]
+
+
+def _query_summary(graph: dict[str, Any], origin: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {"model_id": graph["model_id"], "origin": origin, "nodes": len(record["op_ids"]),
+            "motifs": len(record["macro_motif"]), "distinct_motifs": len(record["motif_keys"]),
+            "coarse_label": record["coarse_label"], "params": graph["params"],
+            "flops": graph["flops"]}
+
+
+def _annotate(ws: Workspace, hits: list[tuple[float, int, _Dataset, dict[str, Any]]]
+              ) -> list[Hit]:
+    """Hits with their records' names, labels, sizes and the motifs they share with the query."""
+    out: list[Hit] = []
+    tables: dict[str, Any] = {}
+    for rank, (score, row, ds, query) in enumerate(hits, start=1):
+        if ds.name not in tables:
+            tables[ds.name] = ws.table("processed").read(_INFO, subdir=ds.name)
+        table = tables[ds.name]
+        record_id = ds.index.ids[row]
+        info = table.filter(pc.equal(table["record_id"], record_id)).to_pylist()
+        if not info:
+            raise NarbuildError(f"record {record_id} has an embedding but no processed row",
+                                "re-run `narbuild embed` after `narbuild preprocess`")
+        rec = info[0]
+        shared = _shared_motifs(query, rec["motif_keys"], rec["motif_ops"])
+        out.append(Hit(rank, rec["model_ids"][0], rec["model_ids"], rec["fine_label"],
+                       sorted(set(rec["fine_labels"])), rec["coarse_label"], round(score, 4), rec["params"], rec["flops"],
+                       record_id, ds.name, len(shared), shared[:3]))
+    return out
+
+
+def _shared_motifs(query: dict[str, Any], keys: list[str], ops: list[str]) -> list[str]:
+    """Motifs of the query that the record has too, longest first (as operator sequences)."""
+    own = set(query["motif_keys"])
+    shared = {key: seq for key, seq in zip(keys, ops) if key in own}
+    return sorted(shared.values(), key=lambda seq: (-len(seq.split()), seq))
+
+
+class _Clock:
+    """Seconds spent per step, accumulated over repeated laps of the same name."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 4)
+        self._last = now

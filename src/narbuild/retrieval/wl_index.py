@@ -1,0 +1,102 @@
+"""Search by Weisfeiler-Lehman colour histograms (training-free, the eval's ``wl`` method).
+
+The workspace's records are turned into TF-IDF rows once and cached under
+``<workspace>/cache/search`` (keyed by the processed table's files); a query's colours are
+matched to the catalog's by value, with the catalog's idf. Colours the catalog never saw still
+count in the query's length, so a query unlike everything scores low everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from narbuild.encoder.wl import DEFAULT_ROUNDS, colour_counts, idf_weights, tfidf_rows, wl_counts
+from narbuild.retrieval.index import best
+from narbuild.workspace import Workspace
+
+if TYPE_CHECKING:
+    from narbuild.encoder.graphs import GraphStore
+
+FORMAT = 1
+
+
+class WLIndex:
+    """TF-IDF rows of WL colours, one per record."""
+
+    def __init__(self, ids: list[str], matrix: sp.csr_matrix, features: np.ndarray,
+                 idf: np.ndarray, rounds: int) -> None:
+        self.ids, self.matrix, self.features, self.idf, self.rounds = (
+            ids, matrix.tocsr(), features, idf, rounds)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: list[str], graphs: GraphStore, rounds: int = DEFAULT_ROUNDS) -> WLIndex:
+        counts, features = wl_counts(graphs, rounds)
+        idf = idf_weights(counts)
+        return cls(ids, tfidf_rows(counts, idf), features, idf, rounds)
+
+    def search(self, record: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` records closest to a processed record, as (cosines, rows)."""
+        ops, src = np.asarray(record["op_ids"]), np.asarray(record["edge_src"])
+        counts, colours = colour_counts(ops, src, record["edge_dst"], np.array([len(ops)]),
+                                        np.array([len(src)]), self.rounds)
+        weights = counts.toarray()[0]
+        pos = np.searchsorted(self.features, colours).clip(0, max(len(self.features) - 1, 0))
+        known = self.features[pos] == colours if len(self.features) else np.zeros(0, bool)
+        unseen_idf = np.log(1 + len(self)) + 1  # df = 0
+        weights = weights * np.where(known, self.idf[pos], unseen_idf)
+        norm = np.linalg.norm(weights) or 1.0
+        q = sp.csr_matrix((weights[known] / norm, (pos[known], np.zeros(known.sum(), int))),
+                          shape=(len(self.features), 1))
+        scores = np.asarray((self.matrix @ q).todense()).ravel()
+        return best(scores, np.arange(len(self)), min(k, len(self)))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        m = self.matrix
+        np.savez(tmp, format=FORMAT, ids=np.array(self.ids), data=m.data, indices=m.indices,
+                 indptr=m.indptr, shape=np.array(m.shape), features=self.features, idf=self.idf,
+                 rounds=self.rounds)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> WLIndex | None:
+        """The cached index, or None when the file is missing, torn or of another format."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if int(z["format"]) != FORMAT:
+                    return None
+                matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]),
+                                       shape=tuple(z["shape"]))
+                return cls(z["ids"].tolist(), matrix, z["features"], z["idf"], int(z["rounds"]))
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def load_wl_index(ws: Workspace, dataset: str, rounds: int = DEFAULT_ROUNDS) -> WLIndex:
+    """The WL index of a dataset's processed records, from the cache or built (and cached)."""
+    parts = ws.table("processed").parts(dataset)
+    stamp = hashlib.sha256(f"{rounds}".encode())
+    for part in parts:
+        info = part.stat()
+        stamp.update(f"{part.name}:{info.st_size}:{info.st_mtime_ns}".encode())
+    folder = ws.root / "cache" / "search"
+    path = folder / f"wl-{dataset}-{stamp.hexdigest()[:16]}.npz"
+    index = WLIndex.load(path) if path.is_file() else None
+    if index is None:
+        from narbuild.encoder.data import load_records, raw_graphs  # torch: only to build
+
+        records = load_records(ws, dataset)
+        index = WLIndex.build(records.record_ids, raw_graphs(records), rounds)
+        for old in folder.glob(f"wl-{dataset}-*.npz"):
+            old.unlink()
+        index.save(path)
+    return index

@@ -1,0 +1,150 @@
+"""`narbuild search` and `narbuild.search`: relatives of unseen models, caching, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import narbuild
+from narbuild import Workspace, crawl
+from narbuild.encoder.embed import embed
+from narbuild.preprocess import preprocess
+from narbuild.retrieval import VectorIndex
+from narbuild.tracing import TraceOptions, trace_catalog
+from query_models import QUERIES
+
+# Real registry models: five or more distinct graphs of each queried family, and distractors.
+CATALOG = [
+    "timm:resnet10t", "timm:resnet14t", "torchvision:resnet18", "timm:resnet18d", "timm:resnet26",
+    "timm:resnet26d",
+    "timm:test_vit", "timm:test_vit2", "timm:vit_base_patch16_224_miil",
+    "timm:vit_xsmall_patch16_clip_224", "timm:vit_base_patch16_rpn_224", "timm:vit_large_patch16_224",
+    "timm:test_convnext2", "timm:test_convnext3", "timm:convnext_zepto_rms", "timm:convnext_femto",
+    "timm:convnext_pico_ols", "timm:convnext_atto_rms",
+    "torchvision:densenet121", "torchvision:densenet169", "torchvision:densenet201",
+    "timm:densenetblur121d", "timm:densenet161",
+    "timm:vgg11", "timm:vgg13", "timm:vgg16", "timm:vgg19", "timm:vgg11_bn", "timm:vgg16_bn",
+    "transformers:bert/Model", "transformers:bert/LMHeadModel",
+    "transformers:bert/ForSequenceClassification", "transformers:bert/ForMaskedLM",
+    "transformers:bert/ForTokenClassification",
+    "transformers:gpt2/Model", "transformers:gpt2/LMHeadModel", "transformers:gpt2/ForQuestionAnswering",
+    "transformers:gpt2/ForTokenClassification", "transformers:gpt2/ForSequenceClassification",
+    "transformers:t5/EncoderModel", "transformers:t5/Model", "transformers:t5/ForQuestionAnswering",
+    "transformers:t5/ForTokenClassification", "transformers:t5/ForConditionalGeneration",
+    # distractors
+    "timm:test_efficientnet", "timm:mobilenetv1_100", "timm:tinynet_e", "timm:regnetx_002",
+    "timm:regnety_002", "torchvision:mobilenet_v3_large", "torchvision:swin_t",
+    "transformers:deit/Model", "transformers:vit/Model",
+]
+TESTED = ["resnet_deep_stage", "resnet_basic_shallow", "vit_narrow_shallow", "vit_patch32_tiny",
+          "convnext_custom", "densenet_small", "vgg_short", "bert_small", "gpt2_small", "t5_small"]
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> Workspace:
+    """The models above, traced, preprocessed and embedded with the bundled encoder."""
+    ws = Workspace(tmp_path_factory.mktemp("search") / "ws", create=True)
+    crawl(ws, ["timm", "torchvision", "transformers"], include=CATALOG)
+    summary = trace_catalog(ws, TraceOptions(workers=2))
+    assert summary.errors == 0
+    preprocess(ws, "real", workers=1)
+    embed(ws, "real", device="cpu")
+    return ws
+
+
+@pytest.mark.parametrize("name", TESTED)
+def test_unseen_models_land_among_their_relatives(catalog, name):
+    factory, families = QUERIES[name]
+    result = narbuild.search(factory(), k=5, workspace=catalog)
+    right = [bool(families & set(hit.families)) for hit in result.hits]
+    assert sum(right) >= 3, [(h.model_id, h.families, h.score) for h in result.hits]
+
+
+@pytest.mark.parametrize("method", ["wl", "nar"])
+def test_a_catalog_model_finds_itself_first(catalog, method):
+    result = narbuild.search("timm:resnet26", k=3, workspace=catalog, method=method)
+    assert result.query["origin"] == "workspace"
+    top = result.hits[0]
+    assert "timm:resnet26" in top.model_ids and top.score == pytest.approx(1.0, abs=1e-4)
+    assert top.shared_motifs == result.query["distinct_motifs"]
+    assert [h.rank for h in result.hits] == [1, 2, 3]
+
+
+def test_nar_embeds_the_query_as_embed_embedded_the_catalog(catalog, tmp_path):
+    """A file query rebuilding a catalog model gets that model's stored vector (cosine 1)."""
+    src = tmp_path / "rebuilt.py"
+    src.write_text("import timm\ndef build():\n    return timm.create_model('resnet18d')\n")
+    result = narbuild.search(f"{src}:build", k=1, workspace=catalog, method="nar")
+    assert result.query["origin"] == "traced"
+    assert "timm:resnet18d" in result.hits[0].model_ids
+    assert result.hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_second_search_reads_the_query_cache(catalog, tmp_path):
+    src = tmp_path / "net.py"
+    src.write_text(
+        "import torch\n"
+        "def build():\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8),\n"
+        "                               torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(4))\n"
+        "def example_inputs():\n"
+        "    return (torch.randn(1, 3, 16, 16),)\n")
+    first = narbuild.search(f"{src}:build", k=2, workspace=catalog)
+    again = narbuild.search(f"{src}:build", k=2, workspace=catalog)
+    assert (first.query["origin"], again.query["origin"]) == ("traced", "cache")
+    assert [h.record_id for h in first.hits] == [h.record_id for h in again.hits]
+    src.write_text(src.read_text().replace("ReLU()", "GELU()"))  # new content, new key
+    changed = narbuild.search(f"{src}:build", k=2, workspace=catalog)
+    assert changed.query["origin"] == "traced"
+
+
+def test_cli_prints_a_table_and_a_json_list(catalog, run_cli):
+    code, out, err = run_cli(["-w", str(catalog.root), "search", "timm:vgg11", "-k", "3"])
+    assert code == 0, err
+    assert out.startswith("query  timm:vgg11") and "shares" in out and "vgg" in out
+    code, out, _ = run_cli(["-w", str(catalog.root), "search", "timm:vgg11", "-k", "3", "--json"])
+    hits = json.loads(out)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert {"rank", "model_id", "family", "score", "model_ids", "params", "flops"} <= set(hits[0])
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+
+
+def test_bad_input_is_one_line(catalog, run_cli, tmp_path):
+    py = tmp_path / "nets.py"
+    py.write_text("import torch\n"
+                  "def boom():\n    return 1 / 0\n"
+                  "class Bad(torch.nn.Module):\n"
+                  "    def forward(self, x):\n        raise RuntimeError('shape mismatch')\n"
+                  "def bad():\n    return Bad()\n")
+    empty = Workspace(tmp_path / "empty", create=True)
+    ws = str(catalog.root)
+    cases = [
+        (["-w", ws, "search", "timm:no_such_net"], "unknown model id"),
+        (["-w", ws, "search", "hf:org/name"], "needs the Hugging Face Hub"),
+        (["-w", ws, "search", f"{py}:build"], "defines no function"),
+        (["-w", ws, "search", f"{py}:boom"], "raised ZeroDivisionError"),
+        (["-w", ws, "search", f"{py}:bad"], "tracing file:nets.bad failed"),
+        (["-w", str(tmp_path / "missing"), "search", "timm:vgg11"], "no narbuild workspace"),
+        (["-w", str(empty.root), "search", "timm:vgg11"], "no processed table"),
+        (["-w", ws, "search", "timm:vgg11", "--method", "gcn"], "no gcn embeddings"),
+    ]
+    for args, needle in cases:
+        code, out, err = run_cli(args)
+        assert code != 0 and needle in err and "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) == 1 and not out, (args, err)
+
+
+def test_exact_ranking_matches_float32_brute_force():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((5000, 64)).astype(np.float32)
+    vectors[17] = vectors[3]  # a tie: row order decides
+    index = VectorIndex([str(i) for i in range(5000)], vectors)
+    for q in [vectors[3], *rng.standard_normal((20, 64)).astype(np.float32)]:
+        scores, rows = index.search(q, 10)
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        exact = unit @ (q / np.linalg.norm(q))
+        assert rows.tolist() == np.lexsort((np.arange(5000), -exact))[:10].tolist()
+        np.testing.assert_allclose(scores, exact[rows], rtol=1e-5)
+    assert index.search(vectors[3], 2)[1].tolist() == [3, 17]
