@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
+from query_models import QUERIES
 
 import narbuild
 from narbuild import Workspace, crawl
@@ -13,7 +15,6 @@ from narbuild.encoder.embed import embed
 from narbuild.preprocess import preprocess
 from narbuild.retrieval import VectorIndex
 from narbuild.tracing import TraceOptions, trace_catalog
-from query_models import QUERIES
 
 # Real registry models: five or more distinct graphs of each queried family, and distractors.
 CATALOG = [
@@ -26,6 +27,7 @@ CATALOG = [
     "torchvision:densenet121", "torchvision:densenet169", "torchvision:densenet201",
     "timm:densenetblur121d", "timm:densenet161",
     "timm:vgg11", "timm:vgg13", "timm:vgg16", "timm:vgg19", "timm:vgg11_bn", "timm:vgg16_bn",
+    "timm:vgg13_bn", "timm:vgg19_bn", "torchvision:vgg11_bn", "torchvision:vgg16_bn",
     "transformers:bert/Model", "transformers:bert/LMHeadModel",
     "transformers:bert/ForSequenceClassification", "transformers:bert/ForMaskedLM",
     "transformers:bert/ForTokenClassification",
@@ -119,6 +121,8 @@ def test_bad_input_is_one_line(catalog, run_cli, tmp_path):
                   "    def forward(self, x):\n        raise RuntimeError('shape mismatch')\n"
                   "def bad():\n    return Bad()\n")
     empty = Workspace(tmp_path / "empty", create=True)
+    unembedded = Workspace(tmp_path / "unembedded", create=True)
+    shutil.copytree(catalog.root / "processed", unembedded.root / "processed")
     ws = str(catalog.root)
     cases = [
         (["-w", ws, "search", "timm:no_such_net"], "unknown model id"),
@@ -129,6 +133,7 @@ def test_bad_input_is_one_line(catalog, run_cli, tmp_path):
         (["-w", str(tmp_path / "missing"), "search", "timm:vgg11"], "no narbuild workspace"),
         (["-w", str(empty.root), "search", "timm:vgg11"], "no processed table"),
         (["-w", ws, "search", "timm:vgg11", "--method", "gcn"], "no gcn embeddings"),
+        (["-w", str(unembedded.root), "search", "timm:vgg11", "--method", "nar"], "no embeddings"),
     ]
     for args, needle in cases:
         code, out, err = run_cli(args)

@@ -76,15 +76,17 @@ class _Dataset:
 
 
 def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "real",
-           workspace: str | Path | Workspace | None = None, method: str = "nar",
+           workspace: str | Path | Workspace | None = None, method: str = "wl",
            checkpoint: str | Path | None = None) -> SearchResult:
     """Rank the workspace's records by similarity to ``query``.
 
     ``query`` is an ``nn.Module`` (traced with ``example_inputs``, or inputs inferred as
     ``narbuild trace --model`` does) or a spec string: a registry id (``timm:convnext_tiny``), a
     Hugging Face ``config.json`` path, ``hf:ORG/NAME`` (needs the Hub) or ``file.py:factory``.
-    ``dataset`` is ``real``, ``nas`` or ``all``; ``method`` picks the embeddings to search
-    (``nar`` by default), ``checkpoint`` the encoder file if it is not where ``embed`` left it.
+    ``dataset`` is ``real``, ``nas`` or ``all``. ``method`` is ``wl`` (the default: WL colour
+    histograms, training-free, which ranked unseen models best in ``bench/bench_search.py``) or
+    the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
+    the query; ``checkpoint`` names that encoder if it is not where ``embed`` left it.
     """
     if k < 1:
         raise NarbuildError(f"k must be at least 1, got {k}", "ask for -k 10, say")
