@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from narbuild.cli import main as cli_main
 
@@ -18,6 +19,15 @@ DEMO_MODELS = [
     "torchvision:regnet_y_400mf", "transformers:bert/*", "transformers:gpt2/*",
     "transformers:llama/ForCausalLM", "transformers:mixtral/ForCausalLM", "transformers:whisper/*",
 ]
+
+QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""
+
+
+def build():
+    from timm.models.resnet import Bottleneck, ResNet
+
+    return ResNet(block=Bottleneck, layers=[2, 5, 3, 2])
+'''
 
 
 def _run(workdir: str, *args: str) -> None:
@@ -43,6 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     # defaults, 512 dims and 3 seeds; bench/README.md has its figures on the whole catalog)
     _run(args.workdir, "eval", "--seeds", "0", "--dim", "32", "--epochs", "5", "--motif-epochs", "2")
     _run(args.workdir, "push", "--local-dir", f"{args.workdir}/release", "--check")
+    query = Path(args.workdir) / "my_resnet.py"
+    query.write_text(QUERY)
+    _run(args.workdir, "search", f"{query}:build", "-k", "5")  # WL, training-free
+    _run(args.workdir, "search", f"{query}:build", "-k", "5", "--method", "nar")  # the encoder
     print(f"\nDone. Every table is under {args.workdir}/ (Parquet); try "
           f"`narbuild --workdir {args.workdir} --help`.")
 
