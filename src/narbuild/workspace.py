@@ -179,7 +179,7 @@ class Table:
             )
         names = columns or self.schema.names
         try:
-            table = pq.read_table(path, columns=names)
+            table = pq.ParquetFile(path).read(columns=names)  # no pyarrow.dataset import
         except (pa.ArrowException, OSError) as exc:
             if "FieldRef" in str(exc):  # a column is missing
                 raise self._mismatch(path, exc) from exc
