@@ -81,6 +81,24 @@ def test_meta_and_cpu_graphs_are_identical(model_id):
     assert meta.flops == cpu.flops and meta.params == cpu.params
 
 
+def test_cpu_builds_never_read_uninitialised_weights():
+    """Every initialiser fills its expected value, large tensors too: memory reused from freed
+    tensors once left NaNs in weights, and out-of-range garbage made torch 2.14's rejection-
+    sampling trunc_normal_ loop forever (the swin_t hang CI met)."""
+    from narbuild.tracing.build import cheap_init
+
+    big = torch.empty(4096, 4096)
+    del big  # freeing an mmapped chunk raises glibc's mmap threshold: the next one is reused
+    junk = torch.full((3072, 768), float("nan"))
+    del junk
+    with cheap_init():
+        weight = torch.empty(3072, 768)
+        torch.nn.init.trunc_normal_(weight, std=0.02)
+        bias = torch.nn.init.uniform_(torch.empty(3072 * 768), -1.0, 3.0)
+    assert torch.equal(weight, torch.zeros_like(weight))
+    assert torch.equal(bias, torch.full_like(bias, 1.0))
+
+
 def test_attention_is_not_fused_on_cpu():
     names = set(_trace("torchvision:vit_b_16", "cpu").graph.nodes)
     assert not any("ScaledDotProduct" in n or "Flash" in n for n in names)

@@ -121,10 +121,10 @@ def _expected_value(name: str, args: tuple, kwargs: dict) -> float | None:
 class _ExpectedValueInit(TorchFunctionMode):
     """Random initialisers fill their expected value instead of drawing numbers.
 
-    Drawing 100M random floats costs seconds on one CPU core, and even a fill costs the page
-    faults of touching every weight. Tensors of at least :data:`_BIG` elements are left as
-    allocated (a fresh large allocation is zero pages, which cost no memory until written);
-    smaller ones are filled.
+    Drawing 100M random floats costs seconds on one CPU core; a fill costs a fraction of that.
+    Every tensor is filled, large ones too: an allocation may reuse freed memory, so a tensor left
+    as allocated holds whatever was there, and an initialiser that loops until its values are in
+    range (``trunc_normal_``'s rejection sampling in torch 2.14) can then loop forever.
     ``uniform_(a, b)`` fills ``(a + b) / 2``, ``normal_(mean, std)`` fills ``mean``, the
     ``torch.nn.init`` schemes (kaiming, xavier, orthogonal) fill 0. Factories (``torch.randn``)
     and integer draws used as indices (``randint``, ``randperm``) are left alone: they are
@@ -139,8 +139,6 @@ class _ExpectedValueInit(TorchFunctionMode):
             if isinstance(t, torch.Tensor) and t.is_floating_point():
                 value = _expected_value(name, args, kwargs)
                 if value is not None:
-                    if t.numel() >= _BIG:  # a fresh large allocation reads as zeros: leave it
-                        return t
                     with torch.no_grad(), torch._C.DisableTorchFunction():
                         return t.fill_(value)
         return func(*args, **kwargs)
