@@ -46,13 +46,17 @@ TESTED = ["resnet_deep_stage", "resnet_basic_shallow", "vit_narrow_shallow", "vi
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory) -> Workspace:
-    """The models above, traced, preprocessed and embedded with the bundled encoder."""
+    """The models above and 60 NAS networks, traced, preprocessed and embedded with the bundled
+    encoders."""
+    from narbuild.nasgen import generate
+
     ws = Workspace(tmp_path_factory.mktemp("search") / "ws", create=True)
     crawl(ws, ["timm", "torchvision", "transformers"], include=CATALOG)
     summary = trace_catalog(ws, TraceOptions(workers=2))
     assert summary.errors == 0
-    preprocess(ws, "real", workers=1)
-    embed(ws, "real", device="cpu")
+    ws.table("nas").append(generate(count=60, classes=3, seed=0, pool=200))
+    preprocess(ws, "all", workers=1)
+    embed(ws, "all", device="cpu")
     return ws
 
 
@@ -72,6 +76,17 @@ def test_a_catalog_model_finds_itself_first(catalog, method):
     assert "timm:resnet26" in top.model_ids and top.score == pytest.approx(1.0, abs=1e-4)
     assert top.shared_motifs == result.query["distinct_motifs"]
     assert [h.rank for h in result.hits] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("method", ["wl", "nar"])
+def test_all_datasets_are_ranked_together(catalog, method):
+    result = narbuild.search("timm:resnet26", k=70, dataset="all", workspace=catalog,
+                             method=method)
+    assert result.searched["nas"] == 60 and result.searched["real"] > 40
+    assert {h.dataset for h in result.hits} == {"real", "nas"}
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True) and [h.rank for h in result.hits] == list(
+        range(1, 71))
 
 
 def test_nar_embeds_the_query_as_embed_embedded_the_catalog(catalog, tmp_path):
