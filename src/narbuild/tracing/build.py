@@ -44,8 +44,8 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
         context = meta_context()
     else:
         context = cpu_context(device)
-    with context:
-        built = builder(config, step)
+    with context, _default_dtype(dtype if device != "meta" else torch.float32):
+        built = builder(config, step)  # real tensors are made in their final dtype: no fp32 peak
     built.model.eval()
     if dtype != torch.float32:
         built.model.to(dtype)
@@ -53,6 +53,16 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
     if device == "meta":
         built.inputs = to_device(built.inputs, "meta")
     return built
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 # In-place ops that only write values: on a meta tensor there are none to write, so a meta
@@ -269,21 +279,28 @@ def _transformers(config: dict[str, Any], step: str) -> Built:
 
     patch_masking_utils()
     hf_config = CONFIG_MAPPING[config["model_type"]].from_dict(config["config"])
-    if step == "small":
-        _shrink(hf_config)
+    _complete_attention_defaults(hf_config)
     model = cls._from_config(hf_config, attn_implementation="eager")
+    if callable(getattr(model, "set_default_language", None)):  # X-MOD: one adapter per language
+        languages = getattr(hf_config, "languages", None) or [None]
+        model.set_default_language(getattr(hf_config, "default_language", None) or languages[0])
     return Built(model, make.transformers_inputs(model, hf_config, text_only=step == "text-only"),
                  attention="eager")
 
 
-def _shrink(hf_config: Any) -> None:
-    """Fewer layers for models too large to run on real tensors (depth only; width kept)."""
+def _complete_attention_defaults(hf_config: Any) -> None:
+    """Fill what a default config leaves None but its modeling code computes with, by the
+    documented convention: ``head_dim = hidden_size // num_attention_heads`` (ministral,
+    hunyuan) and ``num_key_value_heads = num_attention_heads`` (nemotron: no grouping)."""
     for holder in (hf_config, *(getattr(hf_config, s, None) for s in make._SUBCONFIGS)):
-        if holder is None or isinstance(holder, (str, int, float, dict)):
+        hidden = getattr(holder, "hidden_size", None)
+        heads = getattr(holder, "num_attention_heads", None)
+        if not isinstance(heads, int) or heads <= 0:
             continue
-        for key in ("num_hidden_layers", "num_layers", "encoder_layers", "decoder_layers"):
-            if isinstance(getattr(holder, key, None), int) and getattr(holder, key) > 2:
-                setattr(holder, key, 2)
+        if hasattr(holder, "head_dim") and holder.head_dim is None and isinstance(hidden, int):
+            holder.head_dim = hidden // heads
+        if hasattr(holder, "num_key_value_heads") and holder.num_key_value_heads is None:
+            holder.num_key_value_heads = heads
 
 
 def _hf_hub(config: dict[str, Any], step: str) -> Built:

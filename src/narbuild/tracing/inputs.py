@@ -185,7 +185,9 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         else:
             inputs["pixel_values"] = image_batch(channels, *hw)
     if "input_values" in names and not text_only:
-        inputs["input_values"] = torch.randn(1, AUDIO_SAMPLES, requires_grad=True)
+        channels = getattr(config, "audio_channels", None)  # codecs take (batch, channels, time)
+        shape = (1, channels, AUDIO_SAMPLES) if isinstance(channels, int) else (1, AUDIO_SAMPLES)
+        inputs["input_values"] = torch.randn(*shape, requires_grad=True)
     if "input_features" in names and not text_only:
         inputs["input_features"] = _audio_features(config, seq)
     text_needed = "input_ids" in names and (
@@ -199,7 +201,16 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         if type(model).__name__.endswith("ForMultipleChoice"):
             ids = ids.unsqueeze(1).expand(1, 2, ids.shape[-1]).contiguous()  # two choices
         inputs["input_ids"] = ids
-    if "decoder_input_ids" in names and getattr(config, "is_encoder_decoder", False):
+    classifies = type(model).__name__.endswith("ForSequenceClassification")
+    eos = getattr(config, "eos_token_id", None)
+    if classifies and getattr(config, "is_encoder_decoder", False) and isinstance(eos, int) \
+            and "input_ids" in inputs:
+        # BART-style classifiers pool the decoder state at the <eos> of input_ids: one <eos> per
+        # row, and decoder inputs as long as the encoder's
+        inputs["input_ids"][..., -1] = eos
+        if "decoder_input_ids" in names:
+            inputs["decoder_input_ids"] = _tokens(config, inputs["input_ids"].shape[-1])
+    elif "decoder_input_ids" in names and getattr(config, "is_encoder_decoder", False):
         inputs["decoder_input_ids"] = _tokens(config, seq // 2 or 1)
     if "use_cache" in names:
         inputs["use_cache"] = False

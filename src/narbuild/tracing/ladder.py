@@ -12,6 +12,8 @@ Every graphs row records the step that produced it, so a figure can be reproduce
                      tried only when a meta step failed for want of values (``.item()``, NMS,
                      ``nonzero``, masks built from values); weights are not randomly
                      initialised (see :func:`narbuild.tracing.build.cheap_init`)
+   ``cpu-bf16``      the same in bfloat16 (half the memory) for larger models, up to
+                     :data:`CPU_BF16_PARAM_BUDGET` parameters
 5. ``text-only``     transformers: text inputs alone (vision-language models whose image
                      placeholders cannot be checked on meta), on meta then CPU
 
@@ -36,6 +38,8 @@ from narbuild.tracing.inputs import NotApplicable
 
 CPU_PARAM_BUDGET = 200_000_000
 """Largest model (parameters) traced on real CPU tensors; 0.8 GB of float32 weights."""
+CPU_BF16_PARAM_BUDGET = 700_000_000
+"""Largest model traced on real bfloat16 CPU tensors; 1.4 GB of weights."""
 
 Step = tuple[str, str, torch.dtype, str]  # (name, device, dtype, build step)
 LADDER: list[Step] = [
@@ -43,6 +47,7 @@ LADDER: list[Step] = [
     ("meta-bf16", "meta", torch.bfloat16, "default"),
     ("meta-init", "meta", torch.float32, "meta-init"),
     ("cpu", "cpu", torch.float32, "default"),
+    ("cpu-bf16", "cpu", torch.bfloat16, "default"),
     ("text-only", "meta", torch.float32, "text-only"),
     ("text-only-cpu", "cpu", torch.float32, "text-only"),
 ]
@@ -94,6 +99,9 @@ def _applies(name: str, source: str, errors: list[str], build_failed: bool,
             and any(_NEEDS_VALUES.search(e) for e in errors))
     if name == "cpu":
         return real
+    if name == "cpu-bf16":
+        return (params is not None and CPU_PARAM_BUDGET < params <= CPU_BF16_PARAM_BUDGET
+                and any(_NEEDS_VALUES.search(e) for e in errors))
     if name.startswith("text-only"):
         # only for a model that could be built, or whose inputs were the problem
         text = source in ("transformers", "hf-hub") and (
@@ -121,7 +129,7 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
                 build_failed = build_failed or bool(_NEEDS_VALUES.search(one_line(exc)))
                 raise
             params = count_params(built.model) if params is None else params
-            if device == "cpu" and params > CPU_PARAM_BUDGET:
+            if device == "cpu" and params > _budget(dtype):
                 continue
             result = trace_module(built.model, built.inputs)
             return result, name, built.attention
@@ -131,11 +139,15 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
             errors.append(f"{name}: {one_line(exc)}")
         finally:
             built = None
-    if params is not None and params > CPU_PARAM_BUDGET and any(
+    if params is not None and params > CPU_BF16_PARAM_BUDGET and any(
             _NEEDS_VALUES.search(e) for e in errors):
         errors.append(f"cpu: skipped, {params / 1e6:.0f}M parameters exceed the real-tensor "
-                      f"budget of {CPU_PARAM_BUDGET / 1e6:.0f}M")
+                      f"budget of {CPU_BF16_PARAM_BUDGET / 1e6:.0f}M (bfloat16)")
     raise TraceFailed(errors)
+
+
+def _budget(dtype: torch.dtype) -> int:
+    return CPU_PARAM_BUDGET if dtype == torch.float32 else CPU_BF16_PARAM_BUDGET
 
 
 def _last_step(errors: list[str]) -> str | None:
