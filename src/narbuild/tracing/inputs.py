@@ -85,7 +85,11 @@ def _special_ids(config: Any) -> set[int]:
 
 
 def _tokens(config: Any, seq: int) -> torch.Tensor:
-    """``seq`` ordinary token ids: inside the vocabulary, none of the config's special ids."""
+    """``seq`` ordinary token ids (fewer if the model has fewer positions): inside the
+    vocabulary, none of the config's special ids."""
+    positions = cfg_get(config, "max_position_embeddings", "n_positions")
+    if isinstance(positions, int) and 0 < positions < seq:
+        seq = positions  # e.g. OWL-ViT's text tower has 16
     vocab = int(cfg_get(config, "vocab_size", default=1000) or 1000)
     special = _special_ids(config)
     ids, candidate = [], min(4, max(vocab - 1, 0))
