@@ -153,7 +153,7 @@ def _audio_features(config: Any, seq: int) -> torch.Tensor:
         frames = 2 * int(cfg_get(config, "max_source_positions"))
         return torch.randn(1, int(mel), frames, requires_grad=True)
     feat = cfg_get(config, "input_feat_per_channel", "feature_size", "num_mel_bins",
-                   "input_dim", default=80)
+                   "input_dim", "feature_projection_input_dim", default=80)
     channels = cfg_get(config, "input_channels", default=1)
     return torch.randn(1, 4 * seq, int(feat) * int(channels), requires_grad=True)
 
