@@ -58,13 +58,19 @@ def render(result: dict[str, Any]) -> str:
              f"{'params':>8} {'FLOPs':>9}")]
     for hit in result["hits"]:
         lines.append(f"{hit['rank']:>4}  {hit['score']:>6.3f}  {_names(hit['model_ids']):<{_WIDTH}}  "
-                     f"{hit['family'][:18]:<18} {hit['coarse_label']:<15} "
+                     f"{_family(hit):<18} {hit['coarse_label']:<15} "
                      f"{_count(hit['params']):>8} {_flops(hit['flops']):>9}")
         if hit["shared_motifs"]:
             examples = "; ".join(dict.fromkeys(_motif(m) for m in hit["shared_examples"]))
             lines.append(f"{'':14}shares {hit['shared_motifs']}/{q['distinct_motifs']} motifs, "
                          f"e.g. {examples}")
     return "\n".join(lines)
+
+
+def _family(hit: dict[str, Any]) -> str:
+    """The record's family, with a count of the other families among its model ids."""
+    others = len(hit["families"]) - 1
+    return hit["family"][:14] + (f" +{others}" if others > 0 else "")
 
 
 def _names(ids: list[str]) -> str:
