@@ -117,6 +117,26 @@ def test_a_second_search_reads_the_query_cache(catalog, tmp_path):
     assert changed.query["origin"] == "traced"
 
 
+def test_a_torn_cache_file_or_an_unwritable_cache_still_searches(catalog, tmp_path):
+    src = tmp_path / "tiny.py"
+    src.write_text("import torch\ndef build():\n    return torch.nn.Sequential(torch.nn.Linear(8, 8),"
+                   " torch.nn.ReLU(), torch.nn.Linear(8, 2))\n"
+                   "def example_inputs():\n    return (torch.randn(1, 8),)\n")
+    first = narbuild.search(f"{src}:build", k=1, workspace=catalog)
+    cached = list((catalog.root / "cache" / "queries").glob("*.json"))
+    for path in cached:
+        path.write_text('{"model_id": "torn"')
+    again = narbuild.search(f"{src}:build", k=1, workspace=catalog)
+    assert again.query["origin"] == "traced" and again.hits[0].record_id == first.hits[0].record_id
+    # a workspace whose cache cannot be written (root ignores permission bits, so the cache
+    # path is a file): searches still answer, they only cannot keep what they built
+    unwritable = tmp_path / "unwritable"
+    shutil.copytree(catalog.root, unwritable, ignore=shutil.ignore_patterns("cache"))
+    (unwritable / "cache").write_text("not a folder")
+    result = narbuild.search(f"{src}:build", k=1, workspace=unwritable)
+    assert result.hits[0].record_id == first.hits[0].record_id
+
+
 def test_cli_prints_a_table_and_a_json_list(catalog, run_cli):
     code, out, err = run_cli(["-w", str(catalog.root), "search", "timm:vgg11", "-k", "3"])
     assert code == 0, err

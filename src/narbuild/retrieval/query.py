@@ -37,12 +37,17 @@ def query_graph(ws: Workspace, spec: str) -> tuple[dict[str, Any], str]:
     path = ws.root / "cache" / "queries" / f"{_spec_key(spec)}.json"
     if path.is_file():
         try:
-            return json.loads(path.read_text()), "cache"
-        except ValueError:  # a torn or foreign file: trace again and overwrite it
+            graph = json.loads(path.read_text())
+            if isinstance(graph, dict) and set(_GRAPH_FIELDS) <= set(graph):
+                return graph, "cache"
+        except (OSError, ValueError):  # a torn or foreign file: trace again, overwrite it
             pass
     graph = trace_query(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(graph))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(graph))
+    except OSError:  # a read-only workspace: search works, the next one traces again
+        pass
     return graph, "traced"
 
 

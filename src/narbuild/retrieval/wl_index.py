@@ -96,7 +96,10 @@ def load_wl_index(ws: Workspace, dataset: str, rounds: int = DEFAULT_ROUNDS) -> 
 
         records = load_records(ws, dataset)
         index = WLIndex.build(records.record_ids, raw_graphs(records), rounds)
-        for old in folder.glob(f"wl-{dataset}-*.npz"):
-            old.unlink()
-        index.save(path)
+        try:
+            for old in folder.glob(f"wl-{dataset}-*.npz"):
+                old.unlink()
+            index.save(path)
+        except OSError:  # a read-only workspace: searched all the same, built again next time
+            pass
     return index
