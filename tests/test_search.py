@@ -89,6 +89,13 @@ def test_all_datasets_are_ranked_together(catalog, method):
         range(1, 71))
 
 
+def test_a_short_transformers_id_reads_its_base_model_from_the_workspace(catalog):
+    result = narbuild.search("transformers:bert", k=1, workspace=catalog)
+    assert result.query["origin"] == "workspace"
+    assert result.query["model_id"] == "transformers:bert/Model"
+    assert "transformers:bert/Model" in result.hits[0].model_ids
+
+
 def test_nar_embeds_the_query_as_embed_embedded_the_catalog(catalog, tmp_path):
     """A file query rebuilding a catalog model gets that model's stored vector (cosine 1)."""
     src = tmp_path / "rebuilt.py"

@@ -106,12 +106,17 @@ def _workspace_graph(ws: Workspace, spec: str) -> dict[str, Any] | None:
     table = ws.table("graphs")
     if ":" not in spec or spec.endswith((".py", ".json")) or not table.exists():
         return None
+    names = [spec]
+    if spec.startswith("transformers:") and "/" not in spec:
+        names.append(f"{spec}/Model")  # the base model, as `trace --model` resolves it
     ids = table.read(["model_id", "status"])
-    hit = pc.and_(pc.equal(ids["model_id"], spec), pc.equal(ids["status"], "ok"))
-    if not pc.any(hit).as_py():
+    ok = pc.equal(ids["status"], "ok")
+    found = [n for n in names if pc.any(pc.and_(pc.equal(ids["model_id"], n), ok)).as_py()]
+    if not found:
         return None
     rows = table.read(list(_GRAPH_FIELDS) + ["status"])
-    rows = rows.filter(pc.and_(pc.equal(rows["model_id"], spec), pc.equal(rows["status"], "ok")))
+    rows = rows.filter(pc.and_(pc.equal(rows["model_id"], found[0]),
+                               pc.equal(rows["status"], "ok")))
     return {k: rows[k][0].as_py() for k in _GRAPH_FIELDS}
 
 
