@@ -35,8 +35,10 @@ def search(ctx, query: str, k: int, dataset: str, method: str, checkpoint: str |
     """
     from narbuild.retrieval.search import search as run
 
+    quiet = ctx.quiet or ctx.as_json or as_json
     result = run(query, k=k, dataset=dataset, workspace=ctx.workspace(), method=method,
-                 checkpoint=checkpoint)
+                 checkpoint=checkpoint,
+                 on_progress=None if quiet else lambda line: click.echo(line, err=True))
     if as_json or ctx.as_json:
         click.echo(json.dumps([vars(hit) for hit in result.hits], indent=2))
     else:

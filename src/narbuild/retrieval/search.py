@@ -8,6 +8,7 @@ that embedded the workspace, and the records are ranked by cosine similarity.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ class SearchResult:
 @dataclass
 class _Dataset:
     name: str
-    index: VectorIndex | WLIndex
+    index: VectorIndex | WLIndex | None
     encoder_id: str
     steps: int
     splitter: str
@@ -77,7 +78,8 @@ class _Dataset:
 
 def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "real",
            workspace: str | Path | Workspace | None = None, method: str = "wl",
-           checkpoint: str | Path | None = None) -> SearchResult:
+           checkpoint: str | Path | None = None,
+           on_progress: Callable[[str], None] | None = None) -> SearchResult:
     """Rank the workspace's records by similarity to ``query``.
 
     ``query`` is an ``nn.Module`` (traced with ``example_inputs``, or inputs inferred as
@@ -87,6 +89,7 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     histograms, training-free, which ranked unseen models best in ``bench/bench_search.py``) or
     the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
     the query; ``checkpoint`` names that encoder if it is not where ``embed`` left it.
+    ``on_progress`` hears about slow one-time steps (building a WL index).
     """
     if k < 1:
         raise NarbuildError(f"k must be at least 1, got {k}", "ask for -k 10, say")
@@ -99,6 +102,11 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     else:
         graph, origin = module_graph(query, example_inputs), "traced"
     clock.lap("trace")
+    for ds in datasets:
+        if ds.index is None:  # WL: opened once the query is known to trace (a first build is slow)
+            ds.index = load_wl_index(ws, ds.name, on_build=on_progress)
+            ds.encoder_id = f"wl ({ds.index.rounds} rounds, training-free)"
+    clock.lap("index")
     hits: list[tuple[float, int, _Dataset, dict[str, Any]]] = []
     summary: dict[str, Any] = {}
     for ds in datasets:
@@ -129,16 +137,15 @@ def _names(dataset: str) -> list[str]:
 
 
 def _load_dataset(ws: Workspace, name: str, method: str) -> _Dataset:
-    """The dataset's index for ``method``, and the preprocessing its records went through."""
+    """The preprocessing the dataset's records went through, and its embedding index (a WL
+    index is opened later, see :func:`search`)."""
     processed = ws.table("processed").read(["steps", "splitter"], subdir=name)
     if not processed.num_rows:
         raise NarbuildError(f"the workspace has no processed {name} records",
                             "run `narbuild preprocess` first")
     steps, splitter = int(processed["steps"][0].as_py()), processed["splitter"][0].as_py()
     if method == "wl":
-        index = load_wl_index(ws, name)
-        return _Dataset(name, index, f"wl ({index.rounds} rounds, training-free)",
-                        steps, splitter)
+        return _Dataset(name, None, "wl", steps, splitter)
     index, encoder_id = _embedding_index(ws, name, method)
     return _Dataset(name, index, encoder_id, steps, splitter)
 

@@ -9,6 +9,7 @@ count in the query's length, so a query unlike everything scores low everywhere.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,8 +82,10 @@ class WLIndex:
             return None
 
 
-def load_wl_index(ws: Workspace, dataset: str, rounds: int = DEFAULT_ROUNDS) -> WLIndex:
-    """The WL index of a dataset's processed records, from the cache or built (and cached)."""
+def load_wl_index(ws: Workspace, dataset: str, rounds: int = DEFAULT_ROUNDS,
+                  on_build: Callable[[str], None] | None = None) -> WLIndex:
+    """The WL index of a dataset's processed records, from the cache or built (and cached);
+    ``on_build`` hears about a build (about 45 s and 3.7 GB for 28,699 NAS records)."""
     parts = ws.table("processed").parts(dataset)
     stamp = hashlib.sha256(f"{rounds}".encode())
     for part in parts:
@@ -95,6 +98,9 @@ def load_wl_index(ws: Workspace, dataset: str, rounds: int = DEFAULT_ROUNDS) -> 
         from narbuild.encoder.data import load_records, raw_graphs  # torch: only to build
 
         records = load_records(ws, dataset)
+        if on_build:
+            on_build(f"building the WL index of {len(records):,} {dataset} records "
+                     "(once; it is cached in the workspace)")
         index = WLIndex.build(records.record_ids, raw_graphs(records), rounds)
         try:
             for old in folder.glob(f"wl-{dataset}-*.npz"):
