@@ -57,13 +57,16 @@ class Records:
 
 def load_datasets(ws: Workspace, names: Sequence[str],
                   skip_missing: bool = True) -> dict[str, Records]:
-    """The records of each dataset in ``names`` (real | nas), read from one pass over the
-    processed table. A dataset with no records is skipped (``skip_missing``) or an error; at
-    least one must have records."""
-    table = ws.table("processed").read()
+    """The records of each dataset in ``names`` (real | nas), reading only that dataset's part
+    of the processed table and the columns the encoders use. A dataset with no records is
+    skipped (``skip_missing``) or an error; at least one must have records."""
+    processed = ws.table("processed")
+    if not processed.exists():
+        processed.read()  # raises the usual "no processed table yet" error
     found: dict[str, Records] = {}
-    for name in names:
-        rows = table.filter(pa.compute.equal(table["dataset"], name)).select(COLUMNS)
+    for name in names:  # preprocess writes each dataset into its own sub-folder
+        rows = (processed.read(COLUMNS, subdir=name) if processed.parts(name)
+                else pa.table({c: [] for c in COLUMNS}))
         if rows.num_rows:
             found[name] = _records(rows.sort_by("record_id"))
         elif not skip_missing:
