@@ -69,6 +69,16 @@ def test_map_divides_by_min_of_k_and_relevant_count():
     assert retrieval_metrics(rel, np.array([10]), ks=(4,))["mrr@4"] == 1.0
 
 
+def test_wl_colour_codes_equal_numpy_unique():
+    from narbuild.encoder.wl import _sorted_codes
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64)[rng.integers(0, 900, 20000)]
+    features, codes = _sorted_codes(values)
+    expected_features, expected_codes = np.unique(values, return_inverse=True)
+    assert np.array_equal(features, expected_features) and np.array_equal(codes, expected_codes)
+
+
 def test_wl_tfidf_scores_isomorphic_graphs_one(workspace):
     records = load_records(workspace, "real")
     vectors = wl_tfidf(raw_graphs(records))
