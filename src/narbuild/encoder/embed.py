@@ -10,21 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from narbuild import __version__
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
 from narbuild.encoder.data import Inputs, Records, load_datasets
 from narbuild.encoder.evaluate import DATASETS
-from narbuild.encoder.train import (
-    TrainConfig,
-    embed_graphs,
-    embed_nar,
-    resolve_device,
-    train_graph_encoder,
-    train_nar,
-    train_vae,
-)
+from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
 from narbuild.errors import NarbuildError
 from narbuild.workspace import Workspace
 
@@ -64,7 +55,8 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
     for name, records in loaded.items():
         start, inputs = time.perf_counter(), Inputs(records)
         if train:
-            model, meta = _train(method, inputs, cfg or TrainConfig(), dev)
+            model, stats = train_method(method, inputs, cfg or TrainConfig(), dev)
+            meta = {"method": method, "epoch_seconds": stats.epoch_seconds}
             target = ws.root / "checkpoints" / f"{method}-{name}.pt"
             if save_to:
                 target = Path(save_to)
@@ -97,25 +89,6 @@ def _bundled(method: str, dataset: str) -> Path:
         raise NarbuildError(f"no bundled {method} encoder for the {dataset} set",
                             f"train one: `narbuild embed --train --method {method}`")
     return path
-
-
-def _train(method: str, inputs: Inputs, cfg: TrainConfig,
-           device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
-    if method == "nar":
-        model, stats = train_nar(inputs.records, inputs.motifs, cfg, device)
-    elif method == "vae":
-        model, stats = train_vae(inputs.records, inputs.raw, cfg, device)
-    else:
-        model, stats = train_graph_encoder(method, inputs.records, inputs.raw, cfg, device)
-    return model, {"method": method, "epoch_seconds": stats.epoch_seconds}
-
-
-def vectors_of(method: str, model: torch.nn.Module, inputs: Inputs,
-             device: torch.device) -> np.ndarray:
-    model.to(device).eval()
-    if method == "nar":
-        return embed_nar(model, inputs.motifs, device)
-    return embed_graphs(model, inputs.raw, device)
 
 
 def _write(ws: Workspace, records: Records, dataset: str, method: str, encoder_id: str,

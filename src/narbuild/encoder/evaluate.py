@@ -27,15 +27,7 @@ import torch
 
 from narbuild.encoder.data import Inputs, load_datasets, load_records
 from narbuild.encoder.metrics import KS, evaluate_vectors
-from narbuild.encoder.train import (
-    TrainConfig,
-    embed_graphs,
-    embed_nar,
-    resolve_device,
-    train_graph_encoder,
-    train_nar,
-    train_vae,
-)
+from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
 from narbuild.encoder.wl import wl_tfidf
 from narbuild.errors import NarbuildError
 from narbuild.workspace import Workspace
@@ -65,23 +57,18 @@ def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.devi
         vectors: Any = wl_tfidf(inputs.raw)
         train_seconds, embed_start = 0.0, start
     else:
-        if method.startswith("nar"):
-            loss = {"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss)
-            init = pretrained() if method == "nar-nas" and pretrained else None
-            variant = replace(cfg, loss=loss, finetune_motifs=cfg.finetune_motifs
-                              or method == "nar-ft")
-            model, stats = train_nar(inputs.records, inputs.motifs, variant, device, init=init)
-        elif method in ("gcn", "gat"):
-            model, stats = train_graph_encoder(method, inputs.records, inputs.raw, cfg, device)
-        elif method == "vae":
-            model, stats = train_vae(inputs.records, inputs.raw, cfg, device)
-        else:
+        if method not in METHODS + ABLATIONS:
             raise NarbuildError(f"unknown method {method!r}",
                                 f"use {', '.join(METHODS + ABLATIONS)}")
+        base, init = method.split("-")[0], None
+        if base == "nar":  # the ablations are NAR with another loss, init or stage-2 scope
+            init = pretrained() if method == "nar-nas" and pretrained else None
+            cfg = replace(cfg, loss={"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss),
+                          finetune_motifs=cfg.finetune_motifs or method == "nar-ft")
+        model, stats = train_method(base, inputs, cfg, device, init=init)
         embed_start = time.perf_counter()
         train_seconds = embed_start - start
-        vectors = (embed_nar(model, inputs.motifs, device) if method.startswith("nar")
-                   else embed_graphs(model, inputs.raw, device))
+        vectors = vectors_of(base, model, inputs, device)
     embed_seconds = time.perf_counter() - embed_start
     metrics = evaluate_vectors(vectors, inputs.records.labels, inputs.records.test)
     epochs = {k: float(np.mean(v)) for k, v in (stats.epoch_seconds if stats else {}).items()}
@@ -128,7 +115,7 @@ def _nas_pretrained(ws: Workspace, inputs: dict[str, Inputs], cfg: TrainConfig,
             raise NarbuildError("nar-nas pre-trains on the NAS set, which this workspace lacks",
                                 "run `narbuild gen-nas` and `narbuild preprocess`, or drop "
                                 "nar-nas") from None
-    return train_nar(inputs["nas"].records, inputs["nas"].motifs, cfg, device)[0]
+    return train_method("nar", inputs["nas"], cfg, device)[0]
 
 
 def _aggregate(runs: list[Run]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from narbuild.encoder.data import NUM_OPS, MotifData, Records
+from narbuild.encoder.data import NUM_OPS, Inputs, MotifData, Records
 from narbuild.encoder.graphs import GraphBatch, GraphStore
 from narbuild.encoder.losses import graph_objective, motif_contrastive, vae_loss
 from narbuild.encoder.models import GraphEncoder, GraphVAE, NAREncoder
@@ -244,3 +244,24 @@ def embed_nar(model: NAREncoder, motifs: MotifData, device: torch.device) -> np.
     model.to(device).eval()
     embeddings = motif_embeddings(model, motifs.motifs, device)
     return embed_graphs(lambda g: model(g, embeddings), motifs.macro, device)
+
+
+def train_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
+                 init: NAREncoder | None = None) -> tuple[torch.nn.Module, TrainStats]:
+    """Train ``method`` (nar, gcn, gat or vae) on the training records of ``inputs``."""
+    if method == "nar":
+        return train_nar(inputs.records, inputs.motifs, cfg, device, init=init)
+    if method in ("gcn", "gat"):
+        return train_graph_encoder(method, inputs.records, inputs.raw, cfg, device)
+    if method == "vae":
+        return train_vae(inputs.records, inputs.raw, cfg, device)
+    raise NarbuildError(f"unknown method {method!r}", "use nar, gcn, gat or vae")
+
+
+def vectors_of(method: str, model: torch.nn.Module, inputs: Inputs,
+               device: torch.device) -> np.ndarray:
+    """Every record of ``inputs`` embedded by a trained ``method`` model."""
+    model.to(device).eval()
+    if method == "nar":
+        return embed_nar(model, inputs.motifs, device)
+    return embed_graphs(model, inputs.raw, device)

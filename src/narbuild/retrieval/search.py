@@ -187,8 +187,7 @@ def _embed(record: dict[str, Any], ds: _Dataset, ws: Workspace,
            checkpoint: str | Path | None) -> np.ndarray:
     from narbuild.encoder.checkpoint import find_checkpoint, load_checkpoint
     from narbuild.encoder.data import Inputs, records_from_rows
-    from narbuild.encoder.embed import vectors_of
-    from narbuild.encoder.train import resolve_device
+    from narbuild.encoder.train import resolve_device, vectors_of
 
     path = Path(checkpoint) if checkpoint else find_checkpoint(ds.encoder_id, ds.name,
                                                                ws.root / "checkpoints")
