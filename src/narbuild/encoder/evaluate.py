@@ -30,11 +30,11 @@ from narbuild.encoder.metrics import KS, evaluate_vectors
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
 from narbuild.encoder.wl import wl_tfidf
 from narbuild.errors import NarbuildError
+from narbuild.preprocess.pipeline import DATASETS
 from narbuild.workspace import Workspace
 
 METHODS = ("nar", "gcn", "gat", "wl", "vae")
 ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft")
-DATASETS = ("real", "nas")
 METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
 
 

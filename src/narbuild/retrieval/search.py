@@ -17,12 +17,12 @@ import numpy as np
 import pyarrow.compute as pc
 
 from narbuild.errors import NarbuildError
+from narbuild.preprocess.pipeline import DATASETS
 from narbuild.retrieval.index import VectorIndex
 from narbuild.retrieval.query import module_graph, query_graph
 from narbuild.retrieval.wl_index import WLIndex, load_wl_index
 from narbuild.workspace import Workspace, default_root
 
-DATASETS = ("real", "nas")
 _INFO = ["record_id", "model_ids", "fine_label", "fine_labels", "coarse_label", "params", "flops", "motif_keys",
          "motif_ops", "num_models"]
 
