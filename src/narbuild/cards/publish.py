@@ -36,13 +36,8 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import validate_repo_id
 
 from narbuild.cards.release import RELEASE_ENTRIES
-from narbuild.crawler.hf_hub import resolve_endpoint
+from narbuild.crawler.hf_hub import httpx, resolve_endpoint  # httpx: the Hub client's own
 from narbuild.errors import NarbuildError, SourceUnavailableError
-
-try:  # huggingface_hub 2.x talks through httpx2, 1.x through httpx
-    import httpx2 as httpx
-except ImportError:  # pragma: no cover - depends on the installed huggingface_hub
-    import httpx  # type: ignore[no-redef]
 
 REPO_TYPE = "dataset"
 DEFAULT_BRANCH = "main"
