@@ -257,10 +257,16 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(name="hub")
 def fake_hub_fixture(tmp_path, monkeypatch) -> Iterator[FakeHub]:
     """A running fake Hub; huggingface_hub points at it and caches under ``tmp_path``."""
+    yield from serve(FakeHub(), tmp_path, monkeypatch)
+
+
+def serve(hub: FakeHub, tmp_path, monkeypatch) -> Iterator[FakeHub]:
+    """Start ``hub``, point huggingface_hub at it (cache under ``tmp_path``, online, no token),
+    yield it, then stop it."""
     from huggingface_hub import constants
     from huggingface_hub.utils import close_session
 
-    hub = FakeHub().start()
+    hub.start()
     home = tmp_path / "hf-home"
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setenv("HF_HOME", str(home))

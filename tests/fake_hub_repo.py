@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import yaml
-from fake_hub import FakeHub, Request, _make_handler
+from fake_hub import FakeHub, Request, _make_handler, serve
 
 _API = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+?)"
                   r"(?:/(?P<action>revision|tree|preupload|commit|branch)/(?P<rest>.+))?$")
@@ -429,20 +429,7 @@ def _make_repo_handler(hub: FakeDatasetHub):
 def dataset_hub_fixture(tmp_path, monkeypatch) -> Iterator[FakeDatasetHub]:
     """A running fake Hub with dataset repos; huggingface_hub points at it, Xet off."""
     from huggingface_hub import constants
-    from huggingface_hub.utils import close_session
 
-    hub = FakeDatasetHub().start()
-    home = tmp_path / "hf-home"
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    close_session()
-    yield hub
-    hub.stop()
-    close_session()
+    yield from serve(FakeDatasetHub(), tmp_path, monkeypatch)
