@@ -12,7 +12,6 @@ import functools
 import hashlib
 import json
 import sys
-import time
 from contextlib import redirect_stdout
 from importlib import metadata
 from pathlib import Path
@@ -65,29 +64,15 @@ def module_graph(module: Any, example_inputs: Any = None) -> dict[str, Any]:
     ``example_inputs`` is None)."""
     import torch
 
-    from narbuild.tracing.core import trace_module
-    from narbuild.tracing.ladder import graphs_row, one_line
-    from narbuild.tracing.spec import canonical_attention, infer_inputs
+    from narbuild.tracing.spec import canonical_attention, infer_inputs, trace_user_module
 
     if not isinstance(module, torch.nn.Module):
         raise NarbuildError(f"cannot search for a {type(module).__name__}",
                             "pass an nn.Module or a model spec such as timm:resnet50")
-    canonical_attention(module)
-    inputs = example_inputs if example_inputs is not None else infer_inputs(module)
-    if isinstance(inputs, list):
-        inputs = tuple(inputs)
-    elif isinstance(inputs, torch.Tensor):
-        inputs = (inputs,)
-    model_id = f"module:{type(module).__name__}"
-    start = time.perf_counter()
-    try:
-        result = trace_module(module.eval(), inputs)
-    except Exception as exc:  # noqa: BLE001 - reported as one line below
-        row = graphs_row(model_id, None, error=one_line(exc))
-    else:
-        row = graphs_row(model_id, None, result, result.device, "math",
-                         seconds=time.perf_counter() - start)
-    return _ok_graph(row)
+    if example_inputs is None:
+        example_inputs = infer_inputs(canonical_attention(module))
+    return _ok_graph(trace_user_module(f"module:{type(module).__name__}", module,
+                                       example_inputs))
 
 
 def _ok_graph(row: dict[str, Any]) -> dict[str, Any]:

@@ -125,13 +125,24 @@ def trace_spec(spec: str) -> dict[str, Any]:
 
 def _trace_factory(spec: str, device: str) -> dict[str, Any]:
     model_id, model, inputs = load_factory(spec, device)
+    return trace_user_module(model_id, model, inputs, raise_errors=device == "meta")
+
+
+def trace_user_module(model_id: str, model: torch.nn.Module, inputs: Any,
+                      raise_errors: bool = False) -> dict[str, Any]:
+    """Trace a module a user built (eager attention, eval mode) into a graphs row; a failed
+    trace is an error row, or raises with ``raise_errors``."""
     canonical_attention(model).eval()
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    elif isinstance(inputs, list):
+        inputs = tuple(inputs)
     start = time.perf_counter()
     try:
-        result = trace_module(model, tuple(inputs) if isinstance(inputs, list) else inputs)
+        result = trace_module(model, inputs)
     except Exception as exc:
-        if device == "meta":
+        if raise_errors:
             raise
         return graphs_row(model_id, None, error=one_line(exc), seconds=time.perf_counter() - start)
-    return graphs_row(model_id, content_hash(result.graph.nodes), result, device, "math",
+    return graphs_row(model_id, content_hash(result.graph.nodes), result, result.device, "math",
                       seconds=time.perf_counter() - start)
