@@ -59,7 +59,8 @@ def render(result: dict[str, Any]) -> str:
              (f"{'rank':>4}  {'score':>6}  {'model':<{_WIDTH}}  {'family':<18} {'coarse':<15} "
              f"{'params':>8} {'FLOPs':>9}")]
     for hit in result["hits"]:
-        lines.append(f"{hit['rank']:>4}  {hit['score']:>6.3f}  {_names(hit['model_ids']):<{_WIDTH}}  "
+        name = _names(hit["model_ids"])
+        lines.append(f"{hit['rank']:>4}  {hit['score']:>6.3f}  {name:<{_WIDTH}}  "
                      f"{_family(hit):<18} {hit['coarse_label']:<15} "
                      f"{_count(hit['params']):>8} {_flops(hit['flops']):>9}")
         if hit["shared_motifs"]:
@@ -85,7 +86,7 @@ _SHORT = {"Convolution": "Conv", "NativeBatchNorm": "BN", "NativeLayerNorm": "LN
 
 
 def _motif(ops: str, limit: int = 8) -> str:
-    """A motif's operator sequence, short: repeated runs folded, e.g. ``(Conv›BN›ReLU)×3›Add``."""
+    """A motif's operator sequence, short: repeated runs folded (``(Conv›BN›ReLU)×3›Add``)."""
     seq = [_SHORT.get(op, op) for op in ops.split()]
     parts, i = [], 0
     while i < len(seq):
@@ -98,7 +99,8 @@ def _motif(ops: str, limit: int = 8) -> str:
                 best = (period, reps)
         period, reps = best
         unit = "›".join(seq[i:i + period])
-        parts.append(unit if reps == 1 else f"({unit})×{reps}" if period > 1 else f"{unit}×{reps}")
+        folded = f"({unit})×{reps}" if period > 1 else f"{unit}×{reps}"
+        parts.append(unit if reps == 1 else folded)
         i += period * reps
     return "›".join(parts[:limit]) + ("›…" if len(parts) > limit else "")
 

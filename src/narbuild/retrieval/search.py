@@ -23,8 +23,8 @@ from narbuild.retrieval.query import module_graph, query_graph
 from narbuild.retrieval.wl_index import WLIndex, load_wl_index
 from narbuild.workspace import Workspace, default_root
 
-_INFO = ["record_id", "model_ids", "fine_label", "fine_labels", "coarse_label", "params", "flops", "motif_keys",
-         "motif_ops", "num_models"]
+_INFO = ["record_id", "model_ids", "fine_label", "fine_labels", "coarse_label", "params", "flops",
+         "motif_keys", "motif_ops"]
 
 
 @dataclass
@@ -121,7 +121,8 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
         hits += [(float(s), int(r), ds, record) for s, r in zip(scores, rows)]
         summary = summary or _query_summary(graph, origin, record)
     hits.sort(key=lambda h: -h[0])
-    result = SearchResult(summary, _annotate(ws, hits[:k]), {d.name: len(d.index) for d in datasets},
+    result = SearchResult(summary, _annotate(ws, hits[:k]),
+                          {d.name: len(d.index) for d in datasets},
                           {d.name: d.encoder_id for d in datasets})
     clock.lap("annotate")
     result.seconds = clock.laps
@@ -211,21 +212,21 @@ def _annotate(ws: Workspace, hits: list[tuple[float, int, _Dataset, dict[str, An
               ) -> list[Hit]:
     """Hits with their records' names, labels, sizes and the motifs they share with the query."""
     out: list[Hit] = []
-    tables: dict[str, Any] = {}
+    tables: dict[str, tuple[Any, dict[str, int]]] = {}  # dataset -> (records, row of each id)
     for rank, (score, row, ds, query) in enumerate(hits, start=1):
         if ds.name not in tables:
-            tables[ds.name] = ws.table("processed").read(_INFO, subdir=ds.name)
-        table = tables[ds.name]
+            table = ws.table("processed").read(_INFO, subdir=ds.name)
+            tables[ds.name] = table, {r: i for i, r in enumerate(table["record_id"].to_pylist())}
+        table, position = tables[ds.name]
         record_id = ds.index.ids[row]
-        info = table.filter(pc.equal(table["record_id"], record_id)).to_pylist()
-        if not info:
+        if record_id not in position:
             raise NarbuildError(f"record {record_id} has an embedding but no processed row",
                                 "re-run `narbuild embed` after `narbuild preprocess`")
-        rec = info[0]
+        rec = table.slice(position[record_id], 1).to_pylist()[0]
         shared = _shared_motifs(query, rec["motif_keys"], rec["motif_ops"])
         out.append(Hit(rank, rec["model_ids"][0], rec["model_ids"], rec["fine_label"],
-                       sorted(set(rec["fine_labels"])), rec["coarse_label"], round(score, 4), rec["params"], rec["flops"],
-                       record_id, ds.name, len(shared), shared[:3]))
+                       sorted(set(rec["fine_labels"])), rec["coarse_label"], round(score, 4),
+                       rec["params"], rec["flops"], record_id, ds.name, len(shared), shared[:3]))
     return out
 
 
