@@ -292,7 +292,7 @@ def _complete_attention_defaults(hf_config: Any) -> None:
     """Fill what a default config leaves None but its modeling code computes with, by the
     documented convention: ``head_dim = hidden_size // num_attention_heads`` (ministral,
     hunyuan) and ``num_key_value_heads = num_attention_heads`` (nemotron: no grouping)."""
-    for holder in (hf_config, *(getattr(hf_config, s, None) for s in make._SUBCONFIGS)):
+    for holder in make.config_holders(hf_config):
         hidden = getattr(holder, "hidden_size", None)
         heads = getattr(holder, "num_attention_heads", None)
         if not isinstance(heads, int) or heads <= 0:

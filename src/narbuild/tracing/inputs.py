@@ -8,6 +8,7 @@ model's ``forward`` accepts.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -20,11 +21,16 @@ _SUBCONFIGS = ("text_config", "vision_config", "audio_config", "encoder", "decod
                "vision_encoder_config", "text_encoder_config", "qformer_config")
 
 
+def config_holders(config: Any) -> Iterator[Any]:
+    """The config, then its sub-configs (text, vision, ...) that are configs or dicts."""
+    for holder in (config, *(getattr(config, s, None) for s in _SUBCONFIGS)):
+        if holder is not None and not isinstance(holder, (str, int, float)):
+            yield holder
+
+
 def cfg_get(config: Any, *names: str, default: Any = None) -> Any:
     """First attribute found on the config, then on its sub-configs (text, vision, ...)."""
-    for holder in (config, *(getattr(config, s, None) for s in _SUBCONFIGS)):
-        if holder is None or isinstance(holder, (str, int, float)):
-            continue
+    for holder in config_holders(config):
         for name in names:
             value = holder.get(name) if isinstance(holder, dict) else getattr(holder, name, None)
             if value is not None:
