@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import torch
 
 from narbuild.crawler.lookup import lookup
@@ -92,3 +93,25 @@ def test_model_without_known_inputs_says_which_arguments_it_takes():
     row = trace_manifest_row(lookup("transformers:sam2_video"))
     assert row["status"] == "error"
     assert "cannot infer inputs" in row["error"] and "frame" in row["error"]
+
+
+@pytest.mark.parametrize("model_id, input_name, shape", [
+    # forecasters: context (+ largest lag for GluonTS-style models), per-series channels
+    ("transformers:patchtst/ForClassification", "past_values", [1, 32, 1]),
+    ("transformers:informer/Model", "past_values", [1, 31]),
+    ("transformers:timesfm/Model", "past_values", [1, 512]),
+    # video models: (batch, frames, channels, H, W), frames from the config
+    ("transformers:timesformer/Model", "pixel_values", [1, 8, 3, 224, 224]),
+    ("transformers:videoprism_vision_model/Model", "pixel_values_videos", [1, 16, 3, 288, 288]),
+    # keypoint matchers take an image pair
+    ("transformers:efficientloftr/Model", "pixel_values", [1, 2, 3, 224, 224]),
+    # companions of text: region features, word boxes, a Q-Former instruction
+    ("transformers:lxmert/Model", "visual_feats", [1, 8, 2048]),
+    ("transformers:bros/Model", "bbox", [1, 32, 4]),
+    # a composite config's class built from its own sub-config (as AutoModel.from_config does)
+    ("transformers:mllama/TextModel", "input_ids", [1, 32]),
+])
+def test_inputs_for_more_modalities(model_id, input_name, shape):
+    row = trace_manifest_row(lookup(model_id))
+    assert row["status"] == "ok", row["error"]
+    assert json.loads(row["inputs"])[input_name]["shape"] == shape

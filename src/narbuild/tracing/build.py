@@ -278,7 +278,7 @@ def _transformers(config: dict[str, Any], step: str) -> Built:
     from narbuild.tracing.hf_patches import patch_masking_utils
 
     patch_masking_utils()
-    hf_config = CONFIG_MAPPING[config["model_type"]].from_dict(config["config"])
+    hf_config = _config_for(cls, CONFIG_MAPPING[config["model_type"]].from_dict(config["config"]))
     _complete_attention_defaults(hf_config)
     model = cls._from_config(hf_config, attn_implementation="eager")
     if callable(getattr(model, "set_default_language", None)):  # X-MOD: one adapter per language
@@ -288,10 +288,29 @@ def _transformers(config: dict[str, Any], step: str) -> Built:
                  attention="eager")
 
 
+def _config_for(cls: type, hf_config: Any) -> Any:
+    """The config the class is built from: a composite config's sub-config of the class's own
+    ``config_class`` (``Llama4ForCausalLM`` takes ``Llama4Config.text_config``, ``MusicgenModel``
+    its ``decoder``), as ``AutoModel.from_config`` does for text sub-configs."""
+    wanted = getattr(cls, "config_class", None)
+    if wanted is None or isinstance(hf_config, wanted):
+        return hf_config
+    for name in getattr(hf_config, "sub_configs", {}):
+        sub = getattr(hf_config, name, None)
+        if isinstance(sub, wanted):
+            return sub
+    return hf_config
+
+
 def _complete_attention_defaults(hf_config: Any) -> None:
     """Fill what a default config leaves None but its modeling code computes with, by the
     documented convention: ``head_dim = hidden_size // num_attention_heads`` (ministral,
-    hunyuan) and ``num_key_value_heads = num_attention_heads`` (nemotron: no grouping)."""
+    hunyuan), ``num_key_value_heads = num_attention_heads`` (nemotron: no grouping), and a
+    forecaster's ``prediction_length`` (required; 24 steps, PatchTST's default) with
+    ``context_length`` defaulting to it (Informer, Autoformer)."""
+    if getattr(hf_config, "prediction_length", 0) is None:
+        hf_config.prediction_length = 24
+        hf_config.context_length = hf_config.context_length or 24
     for holder in make.config_holders(hf_config):
         hidden = getattr(holder, "hidden_size", None)
         heads = getattr(holder, "num_attention_heads", None)

@@ -164,6 +164,47 @@ def _audio_features(config: Any, seq: int) -> torch.Tensor:
     return torch.randn(1, 4 * seq, int(feat) * int(channels), requires_grad=True)
 
 
+TIME_SERIES_LEN = 512
+"""Longest context given to a time-series model (TimesFM 2.5's default is 16,384 steps)."""
+
+
+def time_series_inputs(params: dict[str, inspect.Parameter], config: Any) -> dict[str, Any]:
+    """Past (and future) values of a forecaster, shaped by its config: ``context_length`` steps
+    plus the largest lag (GluonTS-style models), ``num_input_channels`` / ``input_size`` series,
+    ``num_time_features`` covariates. Sequence-typed arguments (TimesFM's predictor) get lists."""
+    context = min(int(cfg_get(config, "context_length", default=32)), TIME_SERIES_LEN)
+    lags = cfg_get(config, "lags_sequence")
+    past = context + (max(lags) if lags else 0)
+    horizon = int(cfg_get(config, "prediction_length", default=0) or 0)
+    series = int(cfg_get(config, "num_input_channels", default=0) or 0)
+    size = int(cfg_get(config, "input_size", default=1) or 1)
+    features = int(cfg_get(config, "num_time_features", default=0) or 0)
+
+    def values(steps: int) -> torch.Tensor:
+        shape = (1, steps, series) if series else (1, steps) if size == 1 else (1, steps, size)
+        return torch.randn(*shape, requires_grad=True)
+
+    def is_sequence(name: str) -> bool:
+        return "Sequence" in str(params[name].annotation)
+
+    out: dict[str, Any] = {"past_values": values(past)}
+    if is_sequence("past_values"):
+        out["past_values"] = [out["past_values"][0]]
+    for name in ("past_observed_mask", "observed_mask"):
+        if name in params:
+            out[name] = torch.ones(out["past_values"].shape)
+    if "past_values_padding" in params:
+        out["past_values_padding"] = torch.zeros(1, past)
+    if "freq" in params:
+        out["freq"] = [0] if is_sequence("freq") else torch.zeros(1, dtype=torch.long)
+    if "past_time_features" in params:
+        out["past_time_features"] = torch.randn(1, past, features)
+    if "future_values" in params and horizon and "past_time_features" in params:
+        out["future_values"] = values(horizon)  # encoder-decoder forecasters run the decoder
+        out["future_time_features"] = torch.randn(1, horizon, features)
+    return out
+
+
 def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = False,
                         seq: int = SEQ_LEN) -> dict[str, torch.Tensor]:
     """Keyword inputs for a transformers model, from its forward signature and config.
@@ -175,8 +216,8 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
     names = set(params)
     if text_only and "input_ids" not in names:
         raise NotApplicable("the model takes no text")
-    if text_only and "pixel_values" not in names and "input_features" not in names \
-            and "input_values" not in names:
+    if text_only and not names & {"pixel_values", "pixel_values_videos", "input_features",
+                                  "input_values"}:
         raise NotApplicable("the model takes text only already")
     inputs: dict[str, Any] = {}
     channels = int(cfg_get(config, "num_channels", "in_channels", "in_chans", default=3))
@@ -190,10 +231,15 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         inputs["pixel_values"], inputs["image_grid_thw"] = grid[0], grid[1]
     elif "pixel_values" in names and not text_only:
         frames = cfg_get(config, "num_frames", "frames_per_clip")
-        if frames and "video" in type(model).__name__.lower():
+        if frames and "image" not in type(model).__name__.lower():  # a video model's clip
             inputs["pixel_values"] = torch.randn(1, int(frames), channels, *hw, requires_grad=True)
         else:
             inputs["pixel_values"] = image_batch(channels, *hw)
+    if "pixel_values_videos" in names and not text_only and "pixel_values" not in inputs:
+        frames = int(cfg_get(config, "num_frames", "frames_per_clip", default=8))
+        inputs["pixel_values_videos"] = torch.randn(1, frames, channels, *hw, requires_grad=True)
+    if "past_values" in names and not text_only:
+        inputs.update(time_series_inputs(params, config))
     if "input_values" in names and not text_only:
         channels = getattr(config, "audio_channels", None)  # codecs take (batch, channels, time)
         shape = (1, channels, AUDIO_SAMPLES) if isinstance(channels, int) else (1, AUDIO_SAMPLES)
@@ -211,6 +257,8 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         if type(model).__name__.endswith("ForMultipleChoice"):
             ids = ids.unsqueeze(1).expand(1, 2, ids.shape[-1]).contiguous()  # two choices
         inputs["input_ids"] = ids
+    if not text_only:
+        inputs.update(_companion_inputs(params, config, inputs, seq))
     classifies = type(model).__name__.endswith("ForSequenceClassification")
     eos = getattr(config, "eos_token_id", None)
     if classifies and getattr(config, "is_encoder_decoder", False) and isinstance(eos, int) \
@@ -230,6 +278,35 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
     return inputs
 
 
+def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
+                      inputs: dict[str, Any], seq: int) -> dict[str, Any]:
+    """Inputs that come with an image or text in some architectures: an image pair (keypoint
+    matchers), the Q-Former's instruction (InstructBLIP), word boxes (BROS, UDOP), region
+    features (LXMERT), a task prompt (OneFormer)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
+
+    out: dict[str, Any] = {}
+    image = inputs.get("pixel_values")
+    if image is not None and getattr(config, "model_type", None) in \
+            MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES:
+        out["pixel_values"] = torch.stack([image.detach()[0]] * 2)[None].requires_grad_()
+    if "qformer_input_ids" in params:
+        out["qformer_input_ids"] = _tokens(getattr(config, "qformer_config", config), seq)
+    if "bbox" in params:  # one (x0, y0, x1, y1) box per token
+        corner = torch.rand(1, seq, 2) * 0.5
+        boxes = torch.cat([corner, corner + 0.25], dim=-1)
+        if cfg_get(config, "max_2d_position_embeddings"):  # LayoutLM-style: integer 0..1000
+            boxes = (boxes * 1000).long()
+        out["bbox"] = boxes
+    if "visual_feats" in params and "visual_feat_dim" in dir(config):
+        boxes = 8
+        out["visual_feats"] = torch.randn(1, boxes, config.visual_feat_dim, requires_grad=True)
+        out["visual_pos"] = torch.rand(1, boxes, config.visual_pos_dim)
+    if "task_inputs" in params and _required(params["task_inputs"]):
+        out["task_inputs"] = _tokens(config, int(getattr(config, "task_seq_len", seq)))
+    return out
+
+
 class NotApplicable(Exception):
     """This fallback step does not apply to this model (skip it, it is no failure)."""
 
@@ -242,7 +319,7 @@ def _is_multimodal_text(names: set[str]) -> bool:
     """Vision- and audio-language models take text with the image or sound (CLIP-like,
     captioning, audio LMs)."""
     return "input_ids" in names and bool(
-        names & {"pixel_values", "input_features", "input_values"})
+        names & {"pixel_values", "pixel_values_videos", "input_features", "input_values"})
 
 
 def describe(inputs: tuple | dict) -> dict[str, dict[str, Any]]:
