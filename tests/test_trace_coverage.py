@@ -115,3 +115,33 @@ def test_inputs_for_more_modalities(model_id, input_name, shape):
     row = trace_manifest_row(lookup(model_id))
     assert row["status"] == "ok", row["error"]
     assert json.loads(row["inputs"])[input_name]["shape"] == shape
+
+
+@pytest.mark.parametrize("model_id, input_name, shape", [
+    ("transformers:dac/Model", "input_values", [1, 1, 16000]),  # a waveform with a channel axis
+    ("transformers:audio-spectrogram-transformer/Model", "input_values", [1, 1024, 128]),
+])
+def test_other_input_layouts_are_tried_on_a_shape_mismatch(model_id, input_name, shape):
+    row = trace_manifest_row(lookup(model_id))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "alt-inputs"
+    assert json.loads(row["inputs"])[input_name]["shape"] == shape
+
+
+def test_patch_grids_stay_on_the_cpu_for_models_on_meta():
+    """Qwen-VL-style models read their patch grid back as numbers (``grid_thw.tolist()``)."""
+    row = trace_manifest_row(lookup("transformers:glm4v_vision/Model"))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "meta" and row["device"] == "meta"
+    vlm = trace_manifest_row(lookup("transformers:qwen2_vl/ForConditionalGeneration"))
+    assert vlm["status"] == "ok", vlm["error"]
+    assert vlm["fallback"] == "meta"  # the whole model, vision tower included (not text-only)
+    assert {"pixel_values", "image_grid_thw", "mm_token_type_ids"} <= set(json.loads(vlm["inputs"]))
+
+
+def test_value_selections_over_the_cpu_budget_trace_with_every_selection_taken():
+    row = trace_manifest_row(lookup("transformers:higgs_audio_v2/HiggsAudioV2ForConditionalGeneration"))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "meta-nonzero"
+    assert row["flops"] is None and row["macs"] is None  # every expert/token pair: not a measurement
+    assert row["num_nodes"] > 1000

@@ -237,9 +237,10 @@ def _trace_one(ctx: Context, spec: str, out: str | None) -> None:
             json.dump(graph, fh)
 
     def render(g: dict[str, Any]) -> None:
+        flops = ("FLOPs not measured" if g["flops"] is None else
+                 f"{g['flops'] / 1e9:.2f} GFLOPs ({g['macs'] / 1e9:.2f} GMACs)")
         click.echo(f"{g['model_id']}: {g['num_nodes']} nodes, {g['num_edges']} edges, "
-                   f"{g['params'] / 1e6:.2f} M params, {g['flops'] / 1e9:.2f} GFLOPs "
-                   f"({g['macs'] / 1e9:.2f} GMACs), step {g['fallback']}")
+                   f"{g['params'] / 1e6:.2f} M params, {flops}, step {g['fallback']}")
         if out:
             click.echo(f"graph written to {out}")
 

@@ -56,7 +56,7 @@ GRAPHS = _schema(
     _field("num_nodes", pa.int32(), "Number of nodes."),
     _field("num_edges", pa.int32(), "Number of edges."),
     _field("graph_hash", pa.string(), "Canonical hash: same structure and operators, same hash."),
-    _field("flops", pa.int64(), "FLOPs of one forward pass, FlopCounterMode convention (2 per MAC)."),
+    _field("flops", pa.int64(), "FLOPs of one forward pass, FlopCounterMode convention (2 per MAC); null where not measured (fallback meta-nonzero)."),
     _field("macs", pa.int64(), "Multiply-accumulates of one forward pass (flops / 2)."),
     _field("params", pa.int64(), "Parameters, shared/tied ones counted once."),
     _field("inputs", pa.string(), "JSON: input name -> {shape, dtype}."),

@@ -207,6 +207,12 @@ def _params_on_meta():
         module.register_parameter, module.register_buffer = register_parameter, register_buffer
 
 
+HOST_INPUTS = frozenset({"grid_thw", "image_grid_thw", "video_grid_thw", "mm_token_type_ids"})
+"""Inputs that describe sizes and layout (a patch grid, which tokens are image tokens), which
+models read back as Python numbers (``grid_thw.tolist()``): they stay on the CPU when the model
+runs on meta."""
+
+
 def to_device(inputs, device):
     def move(v):
         if isinstance(v, torch.Tensor) and v.device.type != device:
@@ -215,7 +221,7 @@ def to_device(inputs, device):
             return [move(x) for x in v]
         return v
     if isinstance(inputs, dict):
-        return {k: move(v) for k, v in inputs.items()}
+        return {k: v if k in HOST_INPUTS else move(v) for k, v in inputs.items()}
     return tuple(move(v) for v in inputs)
 
 

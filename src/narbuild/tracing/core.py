@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ from typing import Any
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from narbuild.tracing.flops import flop_counter
 from narbuild.tracing.graph import OpGraph, walk_autograd
@@ -20,7 +23,7 @@ class TraceResult:
     """A traced model: its operator graph and the figures measured on the way."""
 
     graph: OpGraph
-    flops: int
+    flops: int | None  # None: not measured (see the ladder's meta-nonzero step)
     params: int
     inputs: dict[str, Any]
     outputs: list[list[int]]
@@ -30,8 +33,8 @@ class TraceResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def macs(self) -> int:
-        return self.flops // 2
+    def macs(self) -> int | None:
+        return None if self.flops is None else self.flops // 2
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -51,6 +54,31 @@ def output_tensors(obj: Any) -> Iterator[torch.Tensor]:
             yield from output_tensors(value)
 
 
+class _HostToMeta(TorchDispatchMode):
+    """An op that mixes meta tensors with CPU tensors runs on meta.
+
+    A model on meta may be given size-describing inputs on the CPU (a patch grid it reads back
+    with ``.tolist()``); what it computes from them (position ids) then meets meta activations.
+    On meta, that op would have given a meta tensor anyway.
+    """
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        flat, spec = tree_flatten((args, kwargs or {}))
+        devices = {t.device.type for t in flat if isinstance(t, torch.Tensor) and t.dim() > 0}
+        if "meta" in devices and "cpu" in devices:
+            flat = [t.to("meta") if isinstance(t, torch.Tensor) and t.device.type == "cpu" else t
+                    for t in flat]
+            args, kwargs = tree_unflatten(flat, spec)
+        return func(*args, **(kwargs or {}))
+
+
+def _host_inputs_on_meta_model(model: torch.nn.Module, inputs: tuple | dict) -> bool:
+    first = next(model.parameters(), None)
+    values = inputs.values() if isinstance(inputs, dict) else inputs
+    return first is not None and first.is_meta and any(
+        isinstance(v, torch.Tensor) and not v.is_meta for v in values)
+
+
 def trace_module(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
     """Run ``model`` once on ``inputs`` and return its autograd operator graph and figures.
 
@@ -60,7 +88,8 @@ def trace_module(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
     """
     start = time.perf_counter()
     counter = flop_counter()
-    with sdpa_kernel([SDPBackend.MATH]), counter, torch.enable_grad():
+    promote = _HostToMeta() if _host_inputs_on_meta_model(model, inputs) else contextlib.nullcontext()
+    with sdpa_kernel([SDPBackend.MATH]), promote, counter, torch.enable_grad():
         out = model(**inputs) if isinstance(inputs, dict) else model(*inputs)
     tensors = [t for t in output_tensors(out) if t.grad_fn is not None]
     if not tensors:

@@ -103,7 +103,7 @@ def _tokens(config: Any, seq: int) -> torch.Tensor:
         if candidate not in special or len(special) >= vocab:
             ids.append(candidate)
         candidate = (candidate + 1) % max(vocab, 1)
-    return torch.tensor([ids], dtype=torch.long)
+    return torch.tensor([ids], dtype=torch.long, device="cpu")  # moved with the model later
 
 
 def image_token_count(config: Any) -> int | None:
@@ -134,7 +134,7 @@ def _with_image_tokens(config: Any, ids: torch.Tensor, count: int | None = None)
     token, count = _image_token(config), count or image_token_count(config)
     if token is None or count is None:
         return ids
-    image = torch.full((1, count), token, dtype=torch.long)
+    image = torch.full((1, count), token, dtype=torch.long, device=ids.device)
     return torch.cat([ids[:, :1], image, ids[:, 1:]], dim=1)
 
 
@@ -150,7 +150,8 @@ def patch_grid(config: Any) -> tuple[torch.Tensor, torch.Tensor, int] | None:
     channels = int(cfg_get(vision, "in_channels", "in_chans", "num_channels", default=3))
     side = 8 * merge
     patches = torch.randn(side * side, channels * temporal * patch * patch, requires_grad=True)
-    return patches, torch.tensor([[1, side, side]]), side * side // (merge * merge)
+    grid = torch.tensor([[1, side, side]], device="cpu")  # read back as numbers: kept on the CPU
+    return patches, grid, side * side // (merge * merge)
 
 
 def _audio_features(config: Any, seq: int) -> torch.Tensor:
@@ -252,6 +253,8 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         ids = _tokens(config, seq)
         if "image_grid_thw" in inputs:
             ids = _with_image_tokens(config, ids, count=grid[2])
+            if "mm_token_type_ids" in names:  # 1 marks an image token (M-RoPE reads it back)
+                inputs["mm_token_type_ids"] = (ids == _image_token(config)).long().cpu()
         elif "pixel_values" in inputs and inputs["pixel_values"].dim() == 4:
             ids = _with_image_tokens(config, ids)
         if type(model).__name__.endswith("ForMultipleChoice"):
@@ -282,7 +285,7 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
                       inputs: dict[str, Any], seq: int) -> dict[str, Any]:
     """Inputs that come with an image or text in some architectures: an image pair (keypoint
     matchers), the Q-Former's instruction (InstructBLIP), word boxes (BROS, UDOP), region
-    features (LXMERT), a task prompt (OneFormer)."""
+    features (LXMERT), global-attention tokens (Longformer), a task prompt (OneFormer)."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
 
     out: dict[str, Any] = {}
@@ -302,9 +305,71 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
         boxes = 8
         out["visual_feats"] = torch.randn(1, boxes, config.visual_feat_dim, requires_grad=True)
         out["visual_pos"] = torch.rand(1, boxes, config.visual_pos_dim)
+    if "global_attention_mask" in params and "input_ids" in inputs:  # Longformer: <s> is global
+        mask = torch.zeros(inputs["input_ids"].shape, dtype=torch.long, device="cpu")
+        mask[..., 0] = 1
+        out["global_attention_mask"] = mask
     if "task_inputs" in params and _required(params["task_inputs"]):
         out["task_inputs"] = _tokens(config, int(getattr(config, "task_seq_len", seq)))
     return out
+
+
+def _waveform_with_channel(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """A waveform as (batch, 1, time): codecs (DAC) that take a channel axis."""
+    wave = inputs.get("input_values")
+    if wave is None or wave.dim() != 2:
+        return None
+    return {**inputs, "input_values": wave.detach()[:, None].requires_grad_()}
+
+
+def _values_as_spectrogram(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """``input_values`` as (batch, frames, mel bins): spectrogram transformers (AST)."""
+    mel = cfg_get(config, "num_mel_bins")
+    if "input_values" not in inputs or not isinstance(mel, int):
+        return None
+    frames = int(cfg_get(config, "max_length", default=4 * SEQ_LEN))
+    spectrogram = torch.randn(1, frames, mel, requires_grad=True)
+    return {**inputs, "input_values": spectrogram.to(inputs["input_values"].device)}
+
+
+def _features_transposed(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """Audio features as (batch, bins, frames) instead of (batch, frames, bins), or back."""
+    features = inputs.get("input_features")
+    if features is None or features.dim() != 3:
+        return None
+    return {**inputs, "input_features": features.detach().transpose(1, 2).contiguous()
+            .requires_grad_()}
+
+
+def _features_with_channel(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """Audio features as a one-channel image (batch, 1, frames, bins): CLAP's audio tower."""
+    features = inputs.get("input_features")
+    if features is None or features.dim() != 3:
+        return None
+    return {**inputs, "input_features": features.detach()[:, None].requires_grad_()}
+
+
+def _images_per_sample(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """Images as (batch, images, channels, H, W): models that take several images per text."""
+    image = inputs.get("pixel_values")
+    if image is None or image.dim() != 4:
+        return None
+    return {**inputs, "pixel_values": image.detach()[:, None].requires_grad_()}
+
+
+ALTERNATIVES = (_images_per_sample, _waveform_with_channel, _values_as_spectrogram, _features_transposed,
+                _features_with_channel)
+"""Other layouts of the same modality, tried in order when the inferred ones do not fit."""
+
+
+def alternative_inputs(inputs: tuple | dict, config: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, inputs) for each alternative layout that applies to these inputs."""
+    if not isinstance(inputs, dict):
+        return
+    for alternative in ALTERNATIVES:
+        changed = alternative(inputs, config)
+        if changed is not None:
+            yield alternative.__name__.lstrip("_"), changed
 
 
 class NotApplicable(Exception):

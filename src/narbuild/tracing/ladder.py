@@ -8,12 +8,22 @@ Every graphs row records the step that produced it, so a figure can be reproduce
 3. ``meta-init``     the constructor runs on the CPU with every parameter and buffer on meta,
                      tried only when building on meta failed (builders that compute layer
                      sizes with tensor ops, e.g. torchvision's RegNet); traced on meta
+   ``alt-inputs``    the same modality in another layout (a waveform with a channel axis,
+                     audio features transposed or as a one-channel image, ``input_values``
+                     as a spectrogram), tried only when a meta step failed on a shape;
+                     the row's ``inputs`` say which layout fitted
 4. ``cpu``           real CPU tensors, for models under :data:`CPU_PARAM_BUDGET` parameters,
                      tried only when a meta step failed for want of values (``.item()``, NMS,
                      ``nonzero``, masks built from values); weights are not randomly
                      initialised (see :func:`narbuild.tracing.build.cheap_init`)
    ``cpu-bf16``      the same in bfloat16 (half the memory) for larger models, up to
                      :data:`CPU_BF16_PARAM_BUDGET` parameters
+   ``meta-nonzero``  meta again, with ``nonzero``/``where`` assumed true everywhere (torch's
+                     ``meta_nonzero_assume_all_nonzero``), for models over the real-tensor
+                     budget that select by value (mixture-of-experts routing, global-attention
+                     indices). The operators and edges are those of a run where every selection
+                     is taken; FLOPs would count every expert for every token, so the row
+                     stores no FLOPs
 5. ``text-only``     transformers: text inputs alone (vision-language models whose image
                      placeholders cannot be checked on meta), on meta then CPU
 
@@ -32,9 +42,9 @@ from typing import Any
 import torch
 
 from narbuild import __version__
-from narbuild.tracing.build import build
+from narbuild.tracing.build import Built, build
 from narbuild.tracing.core import TraceResult, count_params, trace_module
-from narbuild.tracing.inputs import NotApplicable
+from narbuild.tracing.inputs import NotApplicable, alternative_inputs
 
 CPU_PARAM_BUDGET = 200_000_000
 """Largest model (parameters) traced on real CPU tensors; 0.8 GB of float32 weights."""
@@ -46,8 +56,10 @@ LADDER: list[Step] = [
     ("meta", "meta", torch.float32, "default"),
     ("meta-bf16", "meta", torch.bfloat16, "default"),
     ("meta-init", "meta", torch.float32, "meta-init"),
+    ("alt-inputs", "meta", torch.float32, "default"),
     ("cpu", "cpu", torch.float32, "default"),
     ("cpu-bf16", "cpu", torch.bfloat16, "default"),
+    ("meta-nonzero", "meta", torch.float32, "default"),
     ("text-only", "meta", torch.float32, "text-only"),
     ("text-only-cpu", "cpu", torch.float32, "text-only"),
 ]
@@ -57,6 +69,10 @@ _NEEDS_VALUES = re.compile(
     r"meta tensor|on meta|[Mm]eta device|\.item\(\)|nonzero|data-dependent|Cannot copy out of meta|"
     r"_local_scalar_dense|tolist|is not implemented for|NotImplementedError|"
     r"expected .*device|same device|Expected all tensors")
+# Failures that other input layouts can fix: the inputs' shapes did not fit the model.
+_SHAPE_MISMATCH = re.compile(
+    r"shape|size|[Dd]imension|broadcast|reduction dim|unpack|channel|Expected \d+D|"
+    r"normalized_shape|too small")
 # Failures that a bfloat16 build can fix.
 _NEEDS_BF16 = re.compile(r"BFloat16|bfloat16|Float16|Half")
 
@@ -95,6 +111,8 @@ def _applies(name: str, source: str, errors: list[str], build_failed: bool,
         return moe or any(_NEEDS_BF16.search(e) for e in errors)
     if name == "meta-init":
         return build_failed  # the constructor itself needed values
+    if name == "alt-inputs":
+        return params is not None and any(_SHAPE_MISMATCH.search(e) for e in errors)
     real = (params is not None and params <= CPU_PARAM_BUDGET
             and any(_NEEDS_VALUES.search(e) for e in errors))
     if name == "cpu":
@@ -102,6 +120,8 @@ def _applies(name: str, source: str, errors: list[str], build_failed: bool,
     if name == "cpu-bf16":
         return (params is not None and CPU_PARAM_BUDGET < params <= CPU_BF16_PARAM_BUDGET
                 and any(_NEEDS_VALUES.search(e) for e in errors))
+    if name == "meta-nonzero":
+        return params is not None and any("nonzero" in e for e in errors)
     if name.startswith("text-only"):
         # only for a model that could be built, or whose inputs were the problem
         text = source in ("transformers", "hf-hub") and (
@@ -131,6 +151,10 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
             params = count_params(built.model) if params is None else params
             if device == "cpu" and params > _budget(dtype):
                 continue
+            if name == "alt-inputs":
+                return _trace_alternatives(built), name, built.attention
+            if name == "meta-nonzero":
+                return _trace_all_selected(built), name, built.attention
             result = trace_module(built.model, built.inputs)
             return result, name, built.attention
         except NotApplicable:
@@ -144,6 +168,29 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
         errors.append(f"cpu: skipped, {params / 1e6:.0f}M parameters exceed the real-tensor "
                       f"budget of {CPU_BF16_PARAM_BUDGET / 1e6:.0f}M (bfloat16)")
     raise TraceFailed(errors)
+
+
+def _trace_alternatives(built: Built) -> TraceResult:
+    """The first alternative input layout the model runs on."""
+    failures = []
+    for layout, inputs in alternative_inputs(built.inputs, getattr(built.model, "config", None)):
+        try:
+            return trace_module(built.model, inputs)
+        except Exception as exc:  # noqa: BLE001 - try the next layout
+            failures.append(f"{layout}: {one_line(exc, 120)}")
+    if not failures:
+        raise NotApplicable("no alternative layout for these inputs")
+    raise RuntimeError("no alternative layout fits: " + "; ".join(failures))
+
+
+def _trace_all_selected(built: Built) -> TraceResult:
+    """Trace on meta with every ``nonzero`` answered "all of them"; FLOPs left unknown."""
+    from torch.fx.experimental import _config
+
+    with _config.patch(meta_nonzero_assume_all_nonzero=True):
+        result = trace_module(built.model, built.inputs)
+    result.flops = None
+    return result
 
 
 def _budget(dtype: torch.dtype) -> int:
