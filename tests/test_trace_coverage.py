@@ -108,6 +108,9 @@ def test_model_without_known_inputs_says_which_arguments_it_takes():
     # companions of text: region features, word boxes, a Q-Former instruction
     ("transformers:lxmert/Model", "visual_feats", [1, 8, 2048]),
     ("transformers:bros/Model", "bbox", [1, 32, 4]),
+    # native-resolution patches with their grid (SigLIP 2); DepthPro's smallest scale is a patch
+    ("transformers:siglip2_vision_model/Model", "pixel_values", [1, 256, 768]),
+    ("transformers:depth_pro/Model", "pixel_values", [1, 3, 1536, 1536]),
     # a composite config's class built from its own sub-config (as AutoModel.from_config does)
     ("transformers:mllama/TextModel", "input_ids", [1, 32]),
 ])
@@ -120,6 +123,7 @@ def test_inputs_for_more_modalities(model_id, input_name, shape):
 @pytest.mark.parametrize("model_id, input_name, shape", [
     ("transformers:dac/Model", "input_values", [1, 1, 16000]),  # a waveform with a channel axis
     ("transformers:audio-spectrogram-transformer/Model", "input_values", [1, 1024, 128]),
+    ("transformers:musicgen/Model", "input_ids", [4, 32]),  # one row per codebook
 ])
 def test_other_input_layouts_are_tried_on_a_shape_mismatch(model_id, input_name, shape):
     row = trace_manifest_row(lookup(model_id))

@@ -207,7 +207,8 @@ def _params_on_meta():
         module.register_parameter, module.register_buffer = register_parameter, register_buffer
 
 
-HOST_INPUTS = frozenset({"grid_thw", "image_grid_thw", "video_grid_thw", "mm_token_type_ids"})
+HOST_INPUTS = frozenset({"grid_thw", "image_grid_thw", "video_grid_thw", "mm_token_type_ids",
+                         "spatial_shapes"})
 """Inputs that describe sizes and layout (a patch grid, which tokens are image tokens), which
 models read back as Python numbers (``grid_thw.tolist()``): they stay on the CPU when the model
 runs on meta."""

@@ -59,7 +59,9 @@ class _HostToMeta(TorchDispatchMode):
 
     A model on meta may be given size-describing inputs on the CPU (a patch grid it reads back
     with ``.tolist()``); what it computes from them (position ids) then meets meta activations.
-    On meta, that op would have given a meta tensor anyway.
+    Some models also keep constants as plain tensor attributes, which a meta build leaves on the
+    CPU. On meta, such an op would have given a meta tensor anyway; the move happens below
+    autograd, so the graph is unchanged. It costs about 10% of a meta forward pass.
     """
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -72,11 +74,9 @@ class _HostToMeta(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _host_inputs_on_meta_model(model: torch.nn.Module, inputs: tuple | dict) -> bool:
+def _on_meta(model: torch.nn.Module) -> bool:
     first = next(model.parameters(), None)
-    values = inputs.values() if isinstance(inputs, dict) else inputs
-    return first is not None and first.is_meta and any(
-        isinstance(v, torch.Tensor) and not v.is_meta for v in values)
+    return first is not None and first.is_meta
 
 
 def trace_module(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
@@ -88,7 +88,7 @@ def trace_module(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
     """
     start = time.perf_counter()
     counter = flop_counter()
-    promote = _HostToMeta() if _host_inputs_on_meta_model(model, inputs) else contextlib.nullcontext()
+    promote = _HostToMeta() if _on_meta(model) else contextlib.nullcontext()
     with sdpa_kernel([SDPBackend.MATH]), promote, counter, torch.enable_grad():
         out = model(**inputs) if isinstance(inputs, dict) else model(*inputs)
     tensors = [t for t in output_tensors(out) if t.grad_fn is not None]

@@ -8,6 +8,7 @@ model's ``forward`` accepts.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,6 +155,16 @@ def patch_grid(config: Any) -> tuple[torch.Tensor, torch.Tensor, int] | None:
     return patches, grid, side * side // (merge * merge)
 
 
+def _native_resolution_patches(config: Any, channels: int) -> dict[str, torch.Tensor]:
+    """One image as a sequence of flattened patches with its (rows, columns) grid."""
+    patch = int(cfg_get(config, "patch_size", default=16))
+    side = math.isqrt(int(cfg_get(config, "num_patches", default=256)))
+    patches = torch.randn(1, side * side, channels * patch * patch, requires_grad=True)
+    return {"pixel_values": patches,
+            "pixel_attention_mask": torch.ones(1, side * side, dtype=torch.long),
+            "spatial_shapes": torch.tensor([[side, side]], device="cpu")}
+
+
 def _audio_features(config: Any, seq: int) -> torch.Tensor:
     mel = cfg_get(config, "num_mel_bins")
     if mel and cfg_get(config, "max_source_positions"):
@@ -223,6 +234,9 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
     inputs: dict[str, Any] = {}
     channels = int(cfg_get(config, "num_channels", "in_channels", "in_chans", default=3))
     hw = image_hw(cfg_get(config, "image_size", "img_size", "input_size", "crop_size"))
+    ratios = getattr(config, "scaled_images_ratios", None)
+    if ratios and isinstance(getattr(config, "patch_size", None), int):  # DepthPro's pyramid
+        hw = (int(config.patch_size / min(ratios)),) * 2  # its smallest scale is one patch
 
     grid = patch_grid(config) if names & {"grid_thw", "image_grid_thw"} else None
     if grid is not None and "grid_thw" in names:  # a vision tower fed with patches
@@ -230,6 +244,8 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         inputs["grid_thw"] = grid[1]
     elif grid is not None and "pixel_values" in names and not text_only:
         inputs["pixel_values"], inputs["image_grid_thw"] = grid[0], grid[1]
+    elif "spatial_shapes" in names and not text_only:  # SigLIP 2: patches, any aspect ratio
+        inputs.update(_native_resolution_patches(config, channels))
     elif "pixel_values" in names and not text_only:
         frames = cfg_get(config, "num_frames", "frames_per_clip")
         if frames and "image" not in type(model).__name__.lower():  # a video model's clip
@@ -305,6 +321,14 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
         boxes = 8
         out["visual_feats"] = torch.randn(1, boxes, config.visual_feat_dim, requires_grad=True)
         out["visual_pos"] = torch.rand(1, boxes, config.visual_pos_dim)
+    count = cfg_get(config, "latent_query_num")
+    if "image_embeds_position_mask" in params and image is not None and "input_ids" in inputs \
+            and isinstance(count, int):  # Kosmos-2: the image's latents replace these positions
+        ids = inputs["input_ids"]
+        out["input_ids"] = torch.cat([ids[:, :1], _tokens(config, count), ids[:, 1:]], dim=1)
+        mask = torch.zeros(out["input_ids"].shape, dtype=torch.long, device="cpu")
+        mask[:, 1:1 + count] = 1
+        out["image_embeds_position_mask"] = mask
     if "global_attention_mask" in params and "input_ids" in inputs:  # Longformer: <s> is global
         mask = torch.zeros(inputs["input_ids"].shape, dtype=torch.long, device="cpu")
         mask[..., 0] = 1
@@ -357,7 +381,17 @@ def _images_per_sample(inputs: dict[str, Any], config: Any) -> dict[str, Any] | 
     return {**inputs, "pixel_values": image.detach()[:, None].requires_grad_()}
 
 
-ALTERNATIVES = (_images_per_sample, _waveform_with_channel, _values_as_spectrogram, _features_transposed,
+def _codebooks_in_batch(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """Audio-token ids as (batch x codebooks, seq): MusicGen's decoder, one row per codebook."""
+    books = cfg_get(config, "num_codebooks")
+    key = "decoder_input_ids" if "decoder_input_ids" in inputs else "input_ids"
+    ids = inputs.get(key)
+    if not isinstance(books, int) or ids is None or ids.dim() != 2:
+        return None
+    return {**inputs, key: ids.expand(books, -1).contiguous()}
+
+
+ALTERNATIVES = (_images_per_sample, _codebooks_in_batch, _waveform_with_channel, _values_as_spectrogram, _features_transposed,
                 _features_with_channel)
 """Other layouts of the same modality, tried in order when the inferred ones do not fit."""
 
