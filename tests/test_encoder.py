@@ -153,7 +153,7 @@ def test_eval_cli_reports_every_method_on_both_datasets(workspace, run_cli):
     report = json.loads(out)
     assert set(report) == {"real", "nas"}
     for methods in report.values():
-        assert set(methods) == {"nar", "nar-cl", "gcn", "gat", "wl", "vae"}
+        assert set(methods) == {"nar", "nar-cl", "nar-cl+wl", "gcn", "gat", "wl", "vae"}
         for metrics in methods.values():
             assert len(metrics) == 9 and all(0 <= v <= 1 for v in metrics.values())
     folder = workspace.root / "reports"
@@ -207,3 +207,18 @@ def test_fast_gcn_inference_equals_pyg_message_passing(directed):
             gnn.kind = "reference"  # the plain message-passing path
             slow = gnn.pool(g, tab)
         assert torch.allclose(fast, slow, atol=1e-5, rtol=1e-4)
+
+
+def test_fusion_averages_the_two_cosines():
+    import scipy.sparse as sp
+
+    from narbuild.encoder.wl import fuse_with_wl
+
+    rng = np.random.default_rng(1)
+    dense = rng.normal(size=(6, 8))
+    wl = sp.csr_matrix(np.abs(rng.normal(size=(6, 20))) * (rng.random((6, 20)) < 0.4) + 1e-3)
+    wl = sp.diags(1 / np.sqrt(np.asarray(wl.multiply(wl).sum(1)).ravel())) @ wl
+    fused = fuse_with_wl(dense, wl, weight=0.3)
+    unit = dense / np.linalg.norm(dense, axis=1, keepdims=True)
+    expected = 0.3 * unit @ unit.T + 0.7 * (wl @ wl.T).toarray()
+    assert np.allclose((fused @ fused.T).toarray(), expected)

@@ -8,7 +8,7 @@ import click
 
 from narbuild.errors import NarbuildError
 
-DEFAULT_EVAL_METHODS = "nar,nar-cl,gcn,gat,wl,vae"
+DEFAULT_EVAL_METHODS = "nar,nar-cl,nar-cl+wl,gcn,gat,wl,vae"
 
 
 def train_options(command):

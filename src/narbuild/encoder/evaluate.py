@@ -9,7 +9,9 @@ embed every record, and score the test queries with :mod:`narbuild.encoder.metri
 * ``vae``: an arch2vec-style graph VAE (unsupervised);
 * ablations: ``nar-ce``, ``nar-cl`` (Table 3: one loss term only), ``nar-nas`` (Table 4: F_s
   and F_m pre-trained on the NAS set, then trained on the real set) and ``nar-ft`` (ours: F_s
-  fine-tuned in stage 2 instead of frozen).
+  fine-tuned in stage 2 instead of frozen);
+* ``nar-cl+wl`` (ours): NAR-CL's cosine and the WL cosine averaged
+  (:func:`narbuild.encoder.wl.fuse_with_wl`, weight fixed at 0.5).
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ import torch
 from narbuild.encoder.data import Inputs, load_datasets, load_records
 from narbuild.encoder.metrics import KS, evaluate_vectors
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
-from narbuild.encoder.wl import wl_tfidf
+from narbuild.encoder.wl import fuse_with_wl, wl_tfidf
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
 from narbuild.workspace import Workspace
 
 METHODS = ("nar", "gcn", "gat", "wl", "vae")
-ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft")
+ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft", "nar-cl+wl")
 METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
 
 
@@ -52,7 +54,8 @@ def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.devi
                pretrained: Callable[[], torch.nn.Module] | None = None) -> Run:
     """Train (unless training-free), embed every record, score the test queries."""
     start = time.perf_counter()
-    stats = None
+    stats, fused = None, method.endswith("+wl")
+    method = method.removesuffix("+wl")
     if method == "wl":
         vectors: Any = wl_tfidf(inputs.raw)
         train_seconds, embed_start = 0.0, start
@@ -69,6 +72,8 @@ def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.devi
         embed_start = time.perf_counter()
         train_seconds = embed_start - start
         vectors = vectors_of(base, model, inputs, device)
+        if fused:
+            vectors = fuse_with_wl(vectors, wl_tfidf(inputs.raw))
     embed_seconds = time.perf_counter() - embed_start
     metrics = evaluate_vectors(vectors, inputs.records.labels, inputs.records.test)
     epochs = {k: float(np.mean(v)) for k, v in (stats.epoch_seconds if stats else {}).items()}

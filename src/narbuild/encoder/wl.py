@@ -79,3 +79,15 @@ def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     tfidf = counts.multiply(idf).tocsr()
     norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(1))).ravel()
     return sp.diags(1 / np.maximum(norms, 1e-12)) @ tfidf
+
+
+FUSION_WEIGHT = 0.5
+"""Weight of the learned encoder's cosine in :func:`fuse_with_wl` (fixed a priori, not tuned)."""
+
+
+def fuse_with_wl(vectors: np.ndarray, wl: sp.csr_matrix,
+                 weight: float = FUSION_WEIGHT) -> sp.csr_matrix:
+    """Score-level fusion: rows whose cosine is ``weight`` x the encoder's cosine plus
+    ``1 - weight`` x the WL TF-IDF cosine (both sides unit-normalised, then concatenated)."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return sp.hstack([sp.csr_matrix(np.sqrt(weight) * unit), np.sqrt(1 - weight) * wl]).tocsr()

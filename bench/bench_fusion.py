@@ -1,0 +1,51 @@
+"""Retrieval quality of the bundled NAR encoders, the WL baseline and their fusion (nar-cl+wl),
+on the test split of a workspace's processed table. No training: the bundled checkpoints were
+trained on the training split only (see the model card).
+
+    python bench/bench_fusion.py --workdir WS [--datasets real nas] [--out bench/results/fusion.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
+from narbuild.encoder.data import load_records, motif_graphs, raw_graphs
+from narbuild.encoder.metrics import evaluate_vectors
+from narbuild.encoder.train import embed_nar
+from narbuild.encoder.wl import FUSION_WEIGHT, fuse_with_wl, wl_tfidf
+from narbuild.workspace import Workspace
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--datasets", nargs="+", default=["real", "nas"])
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    result: dict = {"fusion_weight": FUSION_WEIGHT}
+    for name in args.datasets:
+        records = load_records(Workspace(args.workdir), name)
+        model, meta = load_checkpoint(bundled_path(name))
+        nar = embed_nar(model, motif_graphs(records), torch.device("cpu"))
+        wl = wl_tfidf(raw_graphs(records))
+        scores = {method: evaluate_vectors(vectors, records.labels, records.test)
+                  for method, vectors in (("nar-cl (bundled)", nar), ("wl", wl),
+                                          ("nar-cl+wl", fuse_with_wl(nar, wl)))}
+        result[name] = {"records": len(records), "queries": len(records.test),
+                        "checkpoint": meta["hash"],
+                        "metrics": {m: {k: round(v, 4) for k, v in s.items()}
+                                    for m, s in scores.items()}}
+        for method, s in scores.items():
+            print(name, method, {k: round(v, 3) for k, v in s.items() if k.endswith("@20")
+                                 or k == "map@100"}, flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
