@@ -111,6 +111,8 @@ def test_model_without_known_inputs_says_which_arguments_it_takes():
     # native-resolution patches with their grid (SigLIP 2); DepthPro's smallest scale is a patch
     ("transformers:siglip2_vision_model/Model", "pixel_values", [1, 256, 768]),
     ("transformers:depth_pro/Model", "pixel_values", [1, 3, 1536, 1536]),
+    # a wrapped timm tower's input size comes from timm's registry (vit_pe_core_..._336)
+    ("transformers:pe_video_encoder/PeVideoEncoder", "pixel_values_videos", [1, 8, 3, 336, 336]),
     # a composite config's class built from its own sub-config (as AutoModel.from_config does)
     ("transformers:mllama/TextModel", "input_ids", [1, 32]),
 ])

@@ -155,6 +155,32 @@ def patch_grid(config: Any) -> tuple[torch.Tensor, torch.Tensor, int] | None:
     return patches, grid, side * side // (merge * merge)
 
 
+def _nested(config: Any, name: str, depth: int = 3) -> Any:
+    """``name`` on the config or on any sub-config (``sub_configs``), ``depth`` levels down."""
+    value = getattr(config, name, None)
+    if value is not None or depth == 0:
+        return value
+    for key in getattr(config, "sub_configs", None) or {}:
+        value = _nested(getattr(config, key, None), name, depth - 1)
+        if value is not None:
+            return value
+    return None
+
+
+def _timm_input_size(config: Any) -> list[int] | None:
+    """The input size timm registers for a wrapped timm vision tower (``TimmWrapperConfig``
+    names only the architecture, e.g. ``vit_pe_core_large_patch14_336``)."""
+    arch = _nested(config, "architecture")
+    if not isinstance(arch, str):
+        return None
+    import timm
+
+    try:
+        return list(timm.models.get_pretrained_cfg(arch).input_size)
+    except Exception:  # noqa: BLE001 - not a registered timm architecture
+        return None
+
+
 def _native_resolution_patches(config: Any, channels: int) -> dict[str, torch.Tensor]:
     """One image as a sequence of flattened patches with its (rows, columns) grid."""
     patch = int(cfg_get(config, "patch_size", default=16))
@@ -233,7 +259,8 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         raise NotApplicable("the model takes text only already")
     inputs: dict[str, Any] = {}
     channels = int(cfg_get(config, "num_channels", "in_channels", "in_chans", default=3))
-    hw = image_hw(cfg_get(config, "image_size", "img_size", "input_size", "crop_size"))
+    hw = image_hw(cfg_get(config, "image_size", "img_size", "input_size", "crop_size")
+                  or _timm_input_size(config))
     ratios = getattr(config, "scaled_images_ratios", None)
     if ratios and isinstance(getattr(config, "patch_size", None), int):  # DepthPro's pyramid
         hw = (int(config.patch_size / min(ratios)),) * 2  # its smallest scale is one patch
