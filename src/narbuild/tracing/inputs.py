@@ -328,7 +328,8 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
                       inputs: dict[str, Any], seq: int) -> dict[str, Any]:
     """Inputs that come with an image or text in some architectures: an image pair (keypoint
     matchers), the Q-Former's instruction (InstructBLIP), word boxes (BROS, UDOP), region
-    features (LXMERT), global-attention tokens (Longformer), a task prompt (OneFormer)."""
+    features (LXMERT), global-attention tokens (Longformer), a task prompt (OneFormer), the
+    image-attention mask of IDEFICS."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
 
     out: dict[str, Any] = {}
@@ -356,6 +357,11 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
         mask = torch.zeros(out["input_ids"].shape, dtype=torch.long, device="cpu")
         mask[:, 1:1 + count] = 1
         out["image_embeds_position_mask"] = mask
+    if {"image_attention_mask", "perceiver_embeddings"} <= set(params) and image is not None \
+            and "input_ids" in inputs:
+        # IDEFICS: which images each text token may attend to (one image, every token); FLAVA's
+        # mask of the same name is over image patches and is left out
+        out["image_attention_mask"] = torch.ones(*inputs["input_ids"].shape, 1, dtype=torch.long)
     if "global_attention_mask" in params and "input_ids" in inputs:  # Longformer: <s> is global
         mask = torch.zeros(inputs["input_ids"].shape, dtype=torch.long, device="cpu")
         mask[..., 0] = 1
