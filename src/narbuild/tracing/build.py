@@ -319,14 +319,25 @@ def _complete_attention_defaults(hf_config: Any) -> None:
         hf_config.prediction_length = 24
         hf_config.context_length = hf_config.context_length or 24
     for holder in make.config_holders(hf_config):
-        hidden = getattr(holder, "hidden_size", None)
-        heads = getattr(holder, "num_attention_heads", None)
+        hidden, heads = _read(holder, "hidden_size"), _read(holder, "num_attention_heads")
         if not isinstance(heads, int) or heads <= 0:
             continue
-        if hasattr(holder, "head_dim") and holder.head_dim is None and isinstance(hidden, int):
+        if _read(holder, "head_dim") is None and isinstance(hidden, int):
             holder.head_dim = hidden // heads
-        if hasattr(holder, "num_key_value_heads") and holder.num_key_value_heads is None:
+        if _read(holder, "num_key_value_heads") is None:
             holder.num_key_value_heads = heads
+
+
+_ABSENT = object()
+
+
+def _read(holder: Any, name: str) -> Any:
+    """``holder.name``; ``_ABSENT`` when it has none or refuses a global read (transformers'
+    per-layer attributes of heterogeneous configs raise on ``config.head_dim``)."""
+    try:
+        return getattr(holder, name, _ABSENT)
+    except Exception:  # noqa: BLE001 - AmbiguousGlobalPerLayerAttributeError is no AttributeError
+        return _ABSENT
 
 
 def _hf_hub(config: dict[str, Any], step: str) -> Built:
