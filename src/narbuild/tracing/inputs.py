@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -371,12 +371,18 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
     return out
 
 
+def _relaid(inputs: dict[str, Any], key: str, dim: int,
+            relayout: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, Any] | None:
+    """``inputs`` with ``key`` (a ``dim``-D tensor) laid out anew; None when there is none."""
+    tensor = inputs.get(key)
+    if tensor is None or tensor.dim() != dim:
+        return None
+    return {**inputs, key: relayout(tensor.detach()).contiguous().requires_grad_()}
+
+
 def _waveform_with_channel(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
     """A waveform as (batch, 1, time): codecs (DAC) that take a channel axis."""
-    wave = inputs.get("input_values")
-    if wave is None or wave.dim() != 2:
-        return None
-    return {**inputs, "input_values": wave.detach()[:, None].requires_grad_()}
+    return _relaid(inputs, "input_values", 2, lambda wave: wave[:, None])
 
 
 def _values_as_spectrogram(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
@@ -391,27 +397,17 @@ def _values_as_spectrogram(inputs: dict[str, Any], config: Any) -> dict[str, Any
 
 def _features_transposed(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
     """Audio features as (batch, bins, frames) instead of (batch, frames, bins), or back."""
-    features = inputs.get("input_features")
-    if features is None or features.dim() != 3:
-        return None
-    return {**inputs, "input_features": features.detach().transpose(1, 2).contiguous()
-            .requires_grad_()}
+    return _relaid(inputs, "input_features", 3, lambda features: features.transpose(1, 2))
 
 
 def _features_with_channel(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
     """Audio features as a one-channel image (batch, 1, frames, bins): CLAP's audio tower."""
-    features = inputs.get("input_features")
-    if features is None or features.dim() != 3:
-        return None
-    return {**inputs, "input_features": features.detach()[:, None].requires_grad_()}
+    return _relaid(inputs, "input_features", 3, lambda features: features[:, None])
 
 
 def _images_per_sample(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
     """Images as (batch, images, channels, H, W): models that take several images per text."""
-    image = inputs.get("pixel_values")
-    if image is None or image.dim() != 4:
-        return None
-    return {**inputs, "pixel_values": image.detach()[:, None].requires_grad_()}
+    return _relaid(inputs, "pixel_values", 4, lambda image: image[:, None])
 
 
 def _codebooks_in_batch(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
@@ -424,8 +420,8 @@ def _codebooks_in_batch(inputs: dict[str, Any], config: Any) -> dict[str, Any] |
     return {**inputs, key: ids.expand(books, -1).contiguous()}
 
 
-ALTERNATIVES = (_images_per_sample, _codebooks_in_batch, _waveform_with_channel, _values_as_spectrogram, _features_transposed,
-                _features_with_channel)
+ALTERNATIVES = (_images_per_sample, _codebooks_in_batch, _waveform_with_channel,
+                _values_as_spectrogram, _features_transposed, _features_with_channel)
 """Other layouts of the same modality, tried in order when the inferred ones do not fit."""
 
 

@@ -113,13 +113,12 @@ def _applies(name: str, source: str, errors: list[str], build_failed: bool,
         return build_failed  # the constructor itself needed values
     if name == "alt-inputs":
         return params is not None and any(_SHAPE_MISMATCH.search(e) for e in errors)
-    real = (params is not None and params <= CPU_PARAM_BUDGET
-            and any(_NEEDS_VALUES.search(e) for e in errors))
+    needs_values = params is not None and any(_NEEDS_VALUES.search(e) for e in errors)
+    real = needs_values and params <= CPU_PARAM_BUDGET
     if name == "cpu":
         return real
     if name == "cpu-bf16":
-        return (params is not None and CPU_PARAM_BUDGET < params <= CPU_BF16_PARAM_BUDGET
-                and any(_NEEDS_VALUES.search(e) for e in errors))
+        return needs_values and CPU_PARAM_BUDGET < params <= CPU_BF16_PARAM_BUDGET
     if name == "meta-nonzero":
         return params is not None and any("nonzero" in e for e in errors)
     if name.startswith("text-only"):
