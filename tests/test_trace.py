@@ -386,6 +386,32 @@ def test_crash_hang_and_memory_hog_become_error_rows(tmp_path):
     assert "bad config" in rows["raises"]["error"]
 
 
+def test_memory_limit_in_a_used_worker_is_retried_once_in_a_fresh_one(tmp_path):
+    """What earlier models left on a worker's heap must not fail the next one: a model over the
+    limit in a used worker gets one more try in a fresh worker; a true hog still fails."""
+    from narbuild.crawler.base import manifest_row
+
+    marker = tmp_path / "hogged-once"
+    src = tmp_path / "user_models.py"
+    src.write_text(USER_MODELS + f"""
+def hogs_once():
+    import pathlib
+    if not pathlib.Path({str(marker)!r}).exists():
+        pathlib.Path({str(marker)!r}).write_text("")
+        hogs()
+    return good()
+""")
+    ws = Workspace(tmp_path / "w", create=True)
+    names = ["good", "hogs_once", "hogs"]
+    ws.table("manifest").upsert(
+        [manifest_row("file", f"user_models.{n}", {"path": str(src), "factory": n}) for n in names])
+    summary = trace_catalog(ws, TraceOptions(workers=1, timeout_s=30, memory_limit_mb=1500))
+    rows = {r["model_id"].split(".")[-1]: r for r in ws.table("graphs").read_rows()}
+    assert marker.exists() and rows["hogs_once"]["status"] == "ok"
+    assert "exceeded the memory limit" in rows["hogs"]["error"]
+    assert (summary.traced, summary.ok, summary.errors) == (3, 2, 1)
+
+
 def test_json_summary_stays_parseable_when_models_print(tmp_path):
     from narbuild.crawler.base import manifest_row
 

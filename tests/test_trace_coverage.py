@@ -11,7 +11,8 @@ import torch
 from narbuild.crawler.lookup import lookup
 from narbuild.tracing.build import build, cheap_init
 from narbuild.tracing.inputs import _tokens, _with_image_tokens, image_token_count
-from narbuild.tracing.ladder import LADDER, trace_manifest_row
+from narbuild.tracing.core import trace_module
+from narbuild.tracing.ladder import CPU_BF16_PARAM_BUDGET, LADDER, trace_manifest_row
 
 
 def test_ladder_steps_are_named_and_unique():
@@ -115,6 +116,13 @@ def test_model_without_known_inputs_says_which_arguments_it_takes():
     ("transformers:pe_video_encoder/PeVideoEncoder", "pixel_values_videos", [1, 8, 3, 336, 336]),
     # a composite config's class built from its own sub-config (as AutoModel.from_config does)
     ("transformers:mllama/TextModel", "input_ids", [1, 32]),
+    # Pix2Struct's patches, each led by its (row, column)
+    ("transformers:pix2struct/Pix2StructForConditionalGeneration", "flattened_patches",
+     [1, 256, 770]),
+    # rotary parameters keyed by layer type but left empty: the default RoPE per type
+    ("transformers:cohere_compass_text/Model", "input_ids", [1, 32]),
+    # a config without num_key_value_heads: no grouping
+    ("transformers:moonshine_streaming/Model", "input_values", [1, 16000]),
 ])
 def test_inputs_for_more_modalities(model_id, input_name, shape):
     row = trace_manifest_row(lookup(model_id))
@@ -126,6 +134,8 @@ def test_inputs_for_more_modalities(model_id, input_name, shape):
     ("transformers:dac/Model", "input_values", [1, 1, 16000]),  # a waveform with a channel axis
     ("transformers:audio-spectrogram-transformer/Model", "input_values", [1, 1024, 128]),
     ("transformers:musicgen/Model", "input_ids", [4, 32]),  # one row per codebook
+    # one id per stream: Kyutai's text stream beside its 32 audio codebooks
+    ("transformers:kyutai_speech_to_text/Model", "input_ids", [1, 32, 33]),
 ])
 def test_other_input_layouts_are_tried_on_a_shape_mismatch(model_id, input_name, shape):
     row = trace_manifest_row(lookup(model_id))
@@ -146,8 +156,60 @@ def test_patch_grids_stay_on_the_cpu_for_models_on_meta():
 
 
 def test_value_selections_over_the_cpu_budget_trace_with_every_selection_taken():
-    row = trace_manifest_row(lookup("transformers:higgs_audio_v2/HiggsAudioV2ForConditionalGeneration"))
+    row = trace_manifest_row(lookup("transformers:superglue/SuperGlueForKeypointMatching"))
     assert row["status"] == "ok", row["error"]
     assert row["fallback"] == "meta-nonzero"
-    assert row["flops"] is None and row["macs"] is None  # every expert/token pair: not a measurement
+    assert row["flops"] is None and row["macs"] is None  # every selection taken: not a measurement
     assert row["num_nodes"] > 1000
+
+
+def test_models_over_the_cpu_budget_that_need_values_run_on_shared_zero_weights():
+    """A 1.4B-parameter mixture of experts routes by value; every weight is one broadcast zero,
+    so it runs on real CPU tensors in a few MB, with measured FLOPs."""
+    row = trace_manifest_row(lookup("transformers:openai_privacy_filter/Model"))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "shared-weights" and row["device"] == "cpu"
+    assert row["params"] > CPU_BF16_PARAM_BUDGET and row["flops"] > 0
+
+
+def test_shared_zero_weights_take_no_memory_keep_ties_and_the_graph():
+    config = json.loads(lookup("transformers:gpt2/LMHeadModel")["config"])
+    shared = build("transformers", config, device="cpu", step="shared-weights")
+    params = list(shared.model.parameters())
+    assert all(p.untyped_storage().nbytes() <= 4 for p in params)
+    assert shared.model.lm_head.weight is shared.model.transformer.wte.weight  # still tied
+    real = build("transformers", config, device="cpu")
+    assert sum(p.numel() for p in params) == sum(p.numel() for p in real.model.parameters())
+    graphs = [trace_module(b.model, b.inputs).graph.graph_hash() for b in (shared, real)]
+    assert graphs[0] == graphs[1]
+
+
+def test_audio_as_long_as_the_text_for_models_that_add_them_position_by_position():
+    row = trace_manifest_row(lookup("transformers:voxtral_realtime/Model"))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "alt-inputs"
+    assert json.loads(row["inputs"])["input_features"]["shape"] == [1, 128, 256]
+
+
+def test_image_placeholder_id_left_none_gets_the_last_text_id():
+    """BLIP-2's default config leaves ``image_token_index`` None (its tokenizer adds it)."""
+    row = lookup("transformers:blip-2/ForConditionalGeneration")
+    built = build("transformers", json.loads(row["config"]), device="meta")
+    config = built.model.config
+    assert config.image_token_index == config.text_config.vocab_size - 1
+    ids = _with_image_tokens(config, _tokens(config, 32))  # the same ids, on the CPU
+    assert int((ids == config.image_token_index).sum()) == config.num_query_tokens
+    traced = trace_manifest_row(row)
+    assert traced["status"] == "ok" and traced["fallback"] == "meta", traced["error"]
+    assert "MaskedScatterBackward0" in traced["nodes"]  # the Q-Former's queries reach the LM
+
+
+def test_multimodal_model_with_an_incomplete_vision_config_traces_its_language_model():
+    """Perception LM's default vision config cannot build its projector; its language model
+    (LLaMA) can, and the row says so."""
+    row = trace_manifest_row(lookup("transformers:perception_lm/ForConditionalGeneration"))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "text-model"
+    assert set(json.loads(row["inputs"])) <= {"input_ids", "use_cache"}
+    vision_only = trace_manifest_row(lookup("transformers:mllama/VisionModel"))
+    assert vision_only["fallback"] != "text-model"  # a vision tower is never its text model

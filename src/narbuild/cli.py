@@ -164,7 +164,8 @@ def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub
 @click.option("--timeout", type=click.FloatRange(min=1), default=180.0, show_default=True,
               help="Seconds per model before it becomes an error row.")
 @click.option("--memory-limit", type=click.FloatRange(min=256), default=3072.0, show_default=True,
-              help="MiB of resident memory per worker before the model becomes an error row.")
+              help="MiB of a worker's own memory (libraries shared with the parent do not "
+                   "count) before the model becomes an error row.")
 @click.option("--shard", type=click.IntRange(min=0), default=0, show_default=True,
               help="This run's shard (0-based).")
 @click.option("--num-shards", type=click.IntRange(min=1), default=1, show_default=True,

@@ -30,7 +30,10 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
 
     ``device="meta"`` builds without memory for weights. ``step="meta-init"`` runs the
     constructor on the CPU (for builders that compute sizes with tensor ops, e.g. torchvision's
-    RegNet) while every parameter and buffer is placed on the meta device. On the CPU, random
+    RegNet) while every parameter and buffer is placed on the meta device.
+    ``step="shared-weights"`` builds a real CPU model whose every weight is one zero broadcast
+    to its shape (:func:`share_zero_weights`): no memory for weights, real values everywhere
+    else. On the CPU, random
     initialisers are replaced by their expected value (:func:`cheap_init`): the values of weights
     do not shape the graph, and a real-tensor build then costs little more than its allocation.
     """
@@ -40,12 +43,16 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
                             "this source's models are listed only")
     if step == "meta-init":
         device, context = "meta", _params_on_meta()
+    elif step == "shared-weights":
+        device, context = "cpu", _params_on_meta(buffers=False)
     elif device == "meta":
         context = meta_context()
     else:
         context = cpu_context(device)
     with context, _default_dtype(dtype if device != "meta" else torch.float32):
         built = builder(config, step)  # real tensors are made in their final dtype: no fp32 peak
+    if step == "shared-weights":
+        share_zero_weights(built.model)
     built.model.eval()
     if dtype != torch.float32:
         built.model.to(dtype)
@@ -179,8 +186,9 @@ class _LargeEmptyOnMeta(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def _params_on_meta():
-    """Run a constructor on the CPU but keep every parameter and buffer on the meta device.
+def _params_on_meta(buffers: bool = True):
+    """Run a constructor on the CPU but keep every parameter (and buffer, unless ``buffers`` is
+    False) on the meta device.
 
     For builders that compute layer sizes with tensor ops (``.item()``/``.tolist()``), which the
     meta device cannot answer. Large ``torch.empty`` calls are sent to meta directly, so even a
@@ -199,12 +207,35 @@ def _params_on_meta():
             tensor = tensor.to("meta")
         register_buffer(self, name, tensor, persistent)
 
-    module.register_parameter, module.register_buffer = on_meta_parameter, on_meta_buffer
+    module.register_parameter = on_meta_parameter
+    if buffers:
+        module.register_buffer = on_meta_buffer
     try:
         with torch.device("cpu"), _LargeEmptyOnMeta(), cheap_init():
             yield
     finally:
         module.register_parameter, module.register_buffer = register_parameter, register_buffer
+
+
+def share_zero_weights(model: torch.nn.Module) -> None:
+    """Replace every meta parameter and buffer by a zero broadcast to its shape (one element of
+    memory, any size); a tied parameter stays one parameter. The model then runs on real CPU
+    tensors, so code that reads values (mixture-of-experts routing, ``.item()``) runs, at the
+    cost of the real arithmetic. Equal weights give equal router scores: every token takes the
+    first k experts, so FLOPs count k experts per token, as a trained router's would."""
+    shared: dict[int, torch.Tensor] = {}
+
+    def zero(t: torch.Tensor, parameter: bool) -> torch.Tensor:
+        if id(t) not in shared:
+            data = torch.zeros((), dtype=t.dtype).expand(t.shape)
+            shared[id(t)] = torch.nn.Parameter(data, t.requires_grad) if parameter else data
+        return shared[id(t)]
+
+    for module in model.modules():
+        for table, parameter in ((module._parameters, True), (module._buffers, False)):
+            for name, t in table.items():
+                if t is not None and t.is_meta:
+                    table[name] = zero(t, parameter)
 
 
 HOST_INPUTS = frozenset({"grid_thw", "image_grid_thw", "video_grid_thw", "mm_token_type_ids",
@@ -286,7 +317,10 @@ def _transformers(config: dict[str, Any], step: str) -> Built:
 
     patch_masking_utils()
     hf_config = _config_for(cls, CONFIG_MAPPING[config["model_type"]].from_dict(config["config"]))
+    if step == "text-model":
+        cls, hf_config = language_model_of(cls, hf_config)
     _complete_attention_defaults(hf_config)
+    _complete_image_token(hf_config)
     model = cls._from_config(hf_config, attn_implementation="eager")
     if callable(getattr(model, "set_default_language", None)):  # X-MOD: one adapter per language
         languages = getattr(hf_config, "languages", None) or [None]
@@ -312,30 +346,87 @@ def _config_for(cls: type, hf_config: Any) -> Any:
 def _complete_attention_defaults(hf_config: Any) -> None:
     """Fill what a default config leaves None but its modeling code computes with, by the
     documented convention: ``head_dim = hidden_size // num_attention_heads`` (ministral,
-    hunyuan), ``num_key_value_heads = num_attention_heads`` (nemotron: no grouping), and a
-    forecaster's ``prediction_length`` (required; 24 steps, PatchTST's default) with
+    hunyuan), ``num_key_value_heads = num_attention_heads`` where None or missing (nemotron,
+    Moonshine Streaming: no grouping), the default RoPE per layer type where the rotary
+    parameters are empty, and a forecaster's ``prediction_length`` (required; 24 steps, PatchTST's default) with
     ``context_length`` defaulting to it (Informer, Autoformer)."""
     if getattr(hf_config, "prediction_length", 0) is None:
         hf_config.prediction_length = 24
         hf_config.context_length = hf_config.context_length or 24
     for holder in make.config_holders(hf_config):
+        _complete_rope_per_layer_type(holder)
         hidden, heads = _read(holder, "hidden_size"), _read(holder, "num_attention_heads")
         if not isinstance(heads, int) or heads <= 0:
             continue
         if _read(holder, "head_dim") is None and isinstance(hidden, int):
             holder.head_dim = hidden // heads
-        if _read(holder, "num_key_value_heads") is None:
+        if _read(holder, "num_key_value_heads") in (None, _MISSING):
             holder.num_key_value_heads = heads
 
 
-_ABSENT = object()
+DEFAULT_ROPE = {"rope_type": "default", "rope_theta": 10000.0}
+"""transformers' default rotary embedding."""
+
+
+def _complete_rope_per_layer_type(holder: Any) -> None:
+    """A config whose rotary parameters are keyed by layer type but empty (Cohere Compass's
+    default: the modeling code looks up ``rope_parameters[layer_type]``) gets the default
+    rotary embedding for each of its layer types."""
+    rope, types = _read(holder, "rope_parameters"), _read(holder, "layer_types")
+    if rope == {} and isinstance(types, list) and types:
+        holder.rope_parameters = {t: dict(DEFAULT_ROPE) for t in dict.fromkeys(types)}
+
+
+def _complete_image_token(hf_config: Any) -> None:
+    """A vision-language default config may leave its image placeholder id None (the tokenizer
+    adds that token, e.g. BLIP-2, InstructBLIP); it gets the last id of the text vocabulary,
+    which the example text never uses otherwise. The id chooses where image features go in the
+    text, as the other token ids do: it does not change the graph."""
+    if getattr(hf_config, "vision_config", None) is None:
+        return
+    for name in make.IMAGE_TOKEN_FIELDS:
+        if name in hf_config.to_dict() and _read(hf_config, name) is None:
+            vocab = _read(hf_config.get_text_config(), "vocab_size")
+            if isinstance(vocab, int) and vocab > 1:
+                setattr(hf_config, name, vocab - 1)
+            return
+
+
+_GENERATIVE = ("ForConditionalGeneration", "ForCausalLM")
+
+
+def language_model_of(cls: type, hf_config: Any) -> tuple[type, Any]:
+    """The language model inside a multimodal generative model: the base model class of its
+    text sub-config. For the ``text-model`` step, when the whole model cannot be built or run
+    (its default vision or audio config is incomplete); the graph is then the language model's,
+    as the ``text-only`` step's graph is. Raises :class:`NotApplicable` for anything else."""
+    import importlib
+
+    text = hf_config.get_text_config(decoder=True)
+    takes_text = "input_ids" in inspect.signature(cls.forward).parameters
+    generative = cls.__name__.endswith(_GENERATIVE)
+    base_model = cls.__name__.endswith("Model") and getattr(cls, "config_class", None) is type(
+        hf_config)  # the base model of a composite: its text tower must be a decoder
+    if text is hf_config or not takes_text or not (generative or base_model):
+        raise make.NotApplicable("not a multimodal language model")
+    module = importlib.import_module(type(text).__module__.replace(".configuration_", ".modeling_"))
+    classes = {n: c for n, c in vars(module).items()
+               if inspect.isclass(c) and getattr(c, "config_class", None) is type(text)}
+    base = sorted((n for n in classes if n.endswith("Model") and "PreTrained" not in n), key=len)
+    decoder = generative or any(n.endswith("ForCausalLM") for n in classes)
+    if not base or not decoder:
+        raise make.NotApplicable(f"{type(text).__name__} has no language model class")
+    return classes[base[0]], text
+
+
+_ABSENT, _MISSING = object(), object()
 
 
 def _read(holder: Any, name: str) -> Any:
-    """``holder.name``; ``_ABSENT`` when it has none or refuses a global read (transformers'
-    per-layer attributes of heterogeneous configs raise on ``config.head_dim``)."""
+    """``holder.name``; ``_MISSING`` when it has none, ``_ABSENT`` when it refuses a global read
+    (transformers' per-layer attributes of heterogeneous configs raise on ``config.head_dim``)."""
     try:
-        return getattr(holder, name, _ABSENT)
+        return getattr(holder, name, _MISSING)
     except Exception:  # noqa: BLE001 - AmbiguousGlobalPerLayerAttributeError is no AttributeError
         return _ABSENT
 

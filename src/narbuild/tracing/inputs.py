@@ -74,7 +74,7 @@ def forward_params(model: torch.nn.Module) -> dict[str, inspect.Parameter]:
 
 _SPECIAL_TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id",
                          "cls_token_id", "mask_token_id", "unk_token_id", "decoder_start_token_id")
-_IMAGE_TOKEN_FIELDS = ("image_token_id", "image_token_index")
+IMAGE_TOKEN_FIELDS = ("image_token_id", "image_token_index")
 _IMAGE_COUNT_FIELDS = ("image_seq_length", "num_image_tokens", "mm_tokens_per_image",
                        "image_seq_len", "num_query_tokens")
 
@@ -122,7 +122,7 @@ def image_token_count(config: Any) -> int | None:
 
 
 def _image_token(config: Any) -> int | None:
-    for name in _IMAGE_TOKEN_FIELDS:
+    for name in IMAGE_TOKEN_FIELDS:
         value = getattr(config, name, None)
         if isinstance(value, int):
             return value
@@ -189,6 +189,16 @@ def _native_resolution_patches(config: Any, channels: int) -> dict[str, torch.Te
     return {"pixel_values": patches,
             "pixel_attention_mask": torch.ones(1, side * side, dtype=torch.long),
             "spatial_shapes": torch.tensor([[side, side]], device="cpu")}
+
+
+def _indexed_patches(config: Any, side: int = 16) -> torch.Tensor:
+    """Pix2Struct's input: a ``side`` x ``side`` grid of flattened patches, each led by its
+    (row, column) index."""
+    width = int(cfg_get(config, "patch_embed_hidden_size", default=768))
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    index = torch.stack([rows.flatten(), cols.flatten()], dim=-1).float() + 1
+    patches = torch.cat([index, torch.randn(side * side, width)], dim=-1)
+    return patches.unsqueeze(0).requires_grad_(True)
 
 
 def _audio_features(config: Any, seq: int) -> torch.Tensor:
@@ -273,6 +283,8 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         inputs["pixel_values"], inputs["image_grid_thw"] = grid[0], grid[1]
     elif "spatial_shapes" in names and not text_only:  # SigLIP 2: patches, any aspect ratio
         inputs.update(_native_resolution_patches(config, channels))
+    elif "flattened_patches" in names and not text_only:  # Pix2Struct
+        inputs["flattened_patches"] = _indexed_patches(config)
     elif "pixel_values" in names and not text_only:
         frames = cfg_get(config, "num_frames", "frames_per_clip")
         if frames and "image" not in type(model).__name__.lower():  # a video model's clip
@@ -329,7 +341,7 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
     """Inputs that come with an image or text in some architectures: an image pair (keypoint
     matchers), the Q-Former's instruction (InstructBLIP), word boxes (BROS, UDOP), region
     features (LXMERT), global-attention tokens (Longformer), a task prompt (OneFormer), the
-    image-attention mask of IDEFICS."""
+    image-attention mask of IDEFICS, a required mask over audio frames (Qwen3-ASR)."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
 
     out: dict[str, Any] = {}
@@ -368,7 +380,17 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
         out["global_attention_mask"] = mask
     if "task_inputs" in params and _required(params["task_inputs"]):
         out["task_inputs"] = _tokens(config, int(getattr(config, "task_seq_len", seq)))
+    features = inputs.get("input_features")
+    if "input_features_mask" in params and _required(params["input_features_mask"]) \
+            and features is not None and features.dim() == 3:  # every audio frame is real
+        frames = features.shape[_audio_time_axis(features, config)]
+        out["input_features_mask"] = torch.ones(1, frames, dtype=torch.long, device="cpu")
     return out
+
+
+def _audio_time_axis(features: torch.Tensor, config: Any) -> int:
+    """The frame axis of (batch, mel bins, frames) or (batch, frames, features) audio."""
+    return 2 if features.shape[1] == cfg_get(config, "num_mel_bins") else 1
 
 
 def _relaid(inputs: dict[str, Any], key: str, dim: int,
@@ -420,9 +442,32 @@ def _codebooks_in_batch(inputs: dict[str, Any], config: Any) -> dict[str, Any] |
     return {**inputs, key: ids.expand(books, -1).contiguous()}
 
 
+def _codebooks_per_token(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] | None:
+    """Token ids as (batch, seq, streams), one id per codebook, with or without a text stream
+    beside the audio codebooks (Kyutai's speech-to-text: 1 + 32 streams)."""
+    books, ids = cfg_get(config, "num_codebooks"), inputs.get("input_ids")
+    if not isinstance(books, int) or ids is None or ids.dim() != 2:
+        return None
+    return [{**inputs, "input_ids": ids[..., None].expand(*ids.shape, k).contiguous()}
+            for k in (books, books + 1)]
+
+
+def _longer_audio(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] | None:
+    """Audio features 2x and 4x as long: models that add one audio embedding to each text
+    position need as many audio frames as the text has tokens (Voxtral Realtime)."""
+    features = inputs.get("input_features")
+    if features is None or features.dim() != 3 or "input_ids" not in inputs:
+        return None
+    time_axis = _audio_time_axis(features, config)
+    return [{**inputs, "input_features": torch.cat([features.detach()] * k, dim=time_axis)
+             .requires_grad_()} for k in (2, 4)]
+
+
 ALTERNATIVES = (_images_per_sample, _codebooks_in_batch, _waveform_with_channel,
-                _values_as_spectrogram, _features_transposed, _features_with_channel)
-"""Other layouts of the same modality, tried in order when the inferred ones do not fit."""
+                _values_as_spectrogram, _features_transposed, _features_with_channel,
+                _codebooks_per_token, _longer_audio)
+"""Other layouts of the same modality, tried in order when the inferred ones do not fit; each
+gives one layout, several, or None where it does not apply."""
 
 
 def alternative_inputs(inputs: tuple | dict, config: Any) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -431,8 +476,8 @@ def alternative_inputs(inputs: tuple | dict, config: Any) -> Iterator[tuple[str,
         return
     for alternative in ALTERNATIVES:
         changed = alternative(inputs, config)
-        if changed is not None:
-            yield alternative.__name__.lstrip("_"), changed
+        for layout in [changed] if isinstance(changed, dict) else changed or ():
+            yield alternative.__name__.lstrip("_"), layout
 
 
 class NotApplicable(Exception):

@@ -9,8 +9,9 @@ Every graphs row records the step that produced it, so a figure can be reproduce
                      tried only when building on meta failed (builders that compute layer
                      sizes with tensor ops, e.g. torchvision's RegNet); traced on meta
    ``alt-inputs``    the same modality in another layout (a waveform with a channel axis,
-                     audio features transposed or as a one-channel image, ``input_values``
-                     as a spectrogram), tried only when a meta step failed on a shape;
+                     audio features transposed, as a one-channel image or longer,
+                     ``input_values`` as a spectrogram, one token id per codebook), tried
+                     only when a meta step failed on a shape;
                      the row's ``inputs`` say which layout fitted
 4. ``cpu``           real CPU tensors, for models under :data:`CPU_PARAM_BUDGET` parameters,
                      tried only when a meta step failed for want of values (``.item()``, NMS,
@@ -18,6 +19,10 @@ Every graphs row records the step that produced it, so a figure can be reproduce
                      initialised (see :func:`narbuild.tracing.build.cheap_init`)
    ``cpu-bf16``      the same in bfloat16 (half the memory) for larger models, up to
                      :data:`CPU_BF16_PARAM_BUDGET` parameters
+   ``shared-weights`` real CPU tensors for larger models that need values: every weight is
+                     one zero broadcast to its shape (no memory for weights), activations are
+                     real; FLOPs are those of the run, every token taking the first k experts
+                     where routing ties (see :func:`narbuild.tracing.build.share_zero_weights`)
    ``meta-nonzero``  meta again, with ``nonzero``/``where`` assumed true everywhere (torch's
                      ``meta_nonzero_assume_all_nonzero``), for models over the real-tensor
                      budget that select by value (mixture-of-experts routing, global-attention
@@ -26,6 +31,9 @@ Every graphs row records the step that produced it, so a figure can be reproduce
                      stores no FLOPs
 5. ``text-only``     transformers: text inputs alone (vision-language models whose image
                      placeholders cannot be checked on meta), on meta then CPU
+6. ``text-model``    transformers: the language model alone, built from the text sub-config of
+                     a multimodal generative model whose whole model cannot be built or run
+                     (its default vision or audio config is incomplete); on meta
 
 Steps that cannot help with the failure seen are skipped (a missing forward argument is not
 fixed by real tensors), so a failing model costs a build or two, not six.
@@ -59,9 +67,11 @@ LADDER: list[Step] = [
     ("alt-inputs", "meta", torch.float32, "default"),
     ("cpu", "cpu", torch.float32, "default"),
     ("cpu-bf16", "cpu", torch.bfloat16, "default"),
+    ("shared-weights", "cpu", torch.float32, "shared-weights"),
     ("meta-nonzero", "meta", torch.float32, "default"),
     ("text-only", "meta", torch.float32, "text-only"),
     ("text-only-cpu", "cpu", torch.float32, "text-only"),
+    ("text-model", "meta", torch.float32, "text-model"),
 ]
 
 # Failures that a step on real tensors can fix: the meta device has no values.
@@ -95,10 +105,12 @@ def is_moe(config: Any) -> bool:
 
 def ladder_for(config: dict[str, Any]) -> list[Step]:
     """The ladder; for mixture-of-experts models bfloat16 first (saves a failed build) and
-    bfloat16 in the later steps too."""
+    bfloat16 in the later steps too, but for shared weights (float32 arithmetic is the fast
+    one on a CPU, and such weights take no memory)."""
     if not is_moe(config):
         return LADDER
-    later = [(n, dev, torch.bfloat16, step) for n, dev, _, step in LADDER[2:]]
+    later = [(n, dev, dtype if step == "shared-weights" else torch.bfloat16, step)
+             for n, dev, dtype, step in LADDER[2:]]
     return [LADDER[1], LADDER[0], *later]
 
 
@@ -119,8 +131,12 @@ def _applies(name: str, source: str, errors: list[str], build_failed: bool,
         return real
     if name == "cpu-bf16":
         return needs_values and CPU_PARAM_BUDGET < params <= CPU_BF16_PARAM_BUDGET
+    if name == "shared-weights":
+        return needs_values and params > CPU_BF16_PARAM_BUDGET
     if name == "meta-nonzero":
         return params is not None and any("nonzero" in e for e in errors)
+    if name == "text-model":  # not for a class this transformers lacks
+        return source in ("transformers", "hf-hub") and not any("has no class" in e for e in errors)
     if name.startswith("text-only"):
         # only for a model that could be built, or whose inputs were the problem
         text = source in ("transformers", "hf-hub") and (
@@ -148,7 +164,7 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
                 build_failed = build_failed or bool(_NEEDS_VALUES.search(one_line(exc)))
                 raise
             params = count_params(built.model) if params is None else params
-            if device == "cpu" and params > _budget(dtype):
+            if device == "cpu" and step != "shared-weights" and params > _budget(dtype):
                 continue
             if name == "alt-inputs":
                 return _trace_alternatives(built), name, built.attention
@@ -162,10 +178,6 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
             errors.append(f"{name}: {one_line(exc)}")
         finally:
             built = None
-    if params is not None and params > CPU_BF16_PARAM_BUDGET and any(
-            _NEEDS_VALUES.search(e) for e in errors):
-        errors.append(f"cpu: skipped, {params / 1e6:.0f}M parameters exceed the real-tensor "
-                      f"budget of {CPU_BF16_PARAM_BUDGET / 1e6:.0f}M (bfloat16)")
     raise TraceFailed(errors)
 
 
