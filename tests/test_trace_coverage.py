@@ -10,8 +10,8 @@ import torch
 
 from narbuild.crawler.lookup import lookup
 from narbuild.tracing.build import build, cheap_init
-from narbuild.tracing.inputs import _tokens, _with_image_tokens, image_token_count
 from narbuild.tracing.core import trace_module
+from narbuild.tracing.inputs import _tokens, _with_image_tokens, image_token_count
 from narbuild.tracing.ladder import CPU_BF16_PARAM_BUDGET, LADDER, trace_manifest_row
 
 
