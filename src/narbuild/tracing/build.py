@@ -348,8 +348,8 @@ def _complete_attention_defaults(hf_config: Any) -> None:
     documented convention: ``head_dim = hidden_size // num_attention_heads`` (ministral,
     hunyuan), ``num_key_value_heads = num_attention_heads`` where None or missing (nemotron,
     Moonshine Streaming: no grouping), the default RoPE per layer type where the rotary
-    parameters are empty, and a forecaster's ``prediction_length`` (required; 24 steps, PatchTST's default) with
-    ``context_length`` defaulting to it (Informer, Autoformer)."""
+    parameters are empty, and a forecaster's ``prediction_length`` (required; 24 steps,
+    PatchTST's default) with ``context_length`` defaulting to it (Informer, Autoformer)."""
     if getattr(hf_config, "prediction_length", 0) is None:
         hf_config.prediction_length = 24
         hf_config.context_length = hf_config.context_length or 24
