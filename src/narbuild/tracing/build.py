@@ -384,8 +384,9 @@ def _complete_image_token(hf_config: Any) -> None:
     text, as the other token ids do: it does not change the graph."""
     if getattr(hf_config, "vision_config", None) is None:
         return
+    fields = hf_config.to_dict()  # serialises every sub-config: once per build, not per name
     for name in make.IMAGE_TOKEN_FIELDS:
-        if name in hf_config.to_dict() and _read(hf_config, name) is None:
+        if name in fields and _read(hf_config, name) is None:
             vocab = _read(hf_config.get_text_config(), "vocab_size")
             if isinstance(vocab, int) and vocab > 1:
                 setattr(hf_config, name, vocab - 1)
