@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,6 +80,33 @@ def test_meta_and_cpu_graphs_are_identical(model_id):
     assert meta.graph.edges == cpu.graph.edges
     assert meta.graph.graph_hash() == cpu.graph.graph_hash()
     assert meta.flops == cpu.flops and meta.params == cpu.params
+
+
+def _python_meta_kernel(op: str) -> bool:
+    active = [line for line in torch._C._dispatch_dump(op).splitlines() if line.startswith("Meta:")]
+    return "_meta_registrations" in active[0]
+
+
+@pytest.mark.parametrize("model_id", ["timm:efficientnet_b0", "transformers:gpt2",
+                                      "transformers:vit"])
+def test_native_meta_kernels_trace_the_same_graph(model_id, monkeypatch):
+    from narbuild.tracing import core, metakernels
+
+    row = lookup(model_id)
+    results = []
+    for kernels in (contextlib.nullcontext, metakernels.native_meta_kernels):
+        monkeypatch.setattr(core, "native_meta_kernels", kernels)
+        built = build(row["source"], json.loads(row["config"]))
+        with kernels():
+            python = kernels is contextlib.nullcontext
+            assert _python_meta_kernel("aten::add.Tensor") is python
+            results.append(trace_module(built.model, built.inputs))
+    assert _python_meta_kernel("aten::add.Tensor")  # torch's registrations are back
+    python, native = results
+    assert python.graph.nodes == native.graph.nodes and python.graph.edges == native.graph.edges
+    assert python.flops == native.flops and python.outputs == native.outputs
+    with metakernels.native_meta_kernels():  # an operator with no C++ meta kernel keeps its own
+        assert torch.linspace(0, 1, 5, device="meta").shape == (5,)
 
 
 def test_cpu_builds_never_read_uninitialised_weights():

@@ -16,6 +16,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from narbuild.tracing.flops import flop_counter
 from narbuild.tracing.graph import OpGraph, walk_autograd
 from narbuild.tracing.inputs import describe
+from narbuild.tracing.metakernels import native_meta_kernels
 
 
 @dataclass
@@ -61,17 +62,29 @@ class _HostToMeta(TorchDispatchMode):
     with ``.tolist()``); what it computes from them (position ids) then meets meta activations.
     Some models also keep constants as plain tensor attributes, which a meta build leaves on the
     CPU. On meta, such an op would have given a meta tensor anyway; the move happens below
-    autograd, so the graph is unchanged. It costs about 10% of a meta forward pass.
+    autograd, so the graph is unchanged.
     """
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        flat, spec = tree_flatten((args, kwargs or {}))
-        devices = {t.device.type for t in flat if isinstance(t, torch.Tensor) and t.dim() > 0}
-        if "meta" in devices and "cpu" in devices:
+        kwargs = kwargs or {}
+        if _mixes_cpu_and_meta(args, kwargs):
+            flat, spec = tree_flatten((args, kwargs))
             flat = [t.to("meta") if isinstance(t, torch.Tensor) and t.device.type == "cpu" else t
                     for t in flat]
             args, kwargs = tree_unflatten(flat, spec)
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs)
+
+
+def _mixes_cpu_and_meta(args: tuple, kwargs: dict) -> bool:
+    """Whether an operator's arguments (tensors, or lists of them) hold both a meta tensor and
+    a CPU tensor, neither a scalar."""
+    meta = cpu = False
+    for arg in (*args, *kwargs.values()):
+        for t in arg if isinstance(arg, (list, tuple)) else (arg,):
+            if isinstance(t, torch.Tensor) and t.dim() > 0:
+                meta = meta or t.is_meta
+                cpu = cpu or t.device.type == "cpu"
+    return meta and cpu
 
 
 def _on_meta(model: torch.nn.Module) -> bool:
@@ -88,8 +101,10 @@ def trace_module(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
     """
     start = time.perf_counter()
     counter = flop_counter()
-    promote = _HostToMeta() if _on_meta(model) else contextlib.nullcontext()
-    with sdpa_kernel([SDPBackend.MATH]), promote, counter, torch.enable_grad():
+    on_meta = _on_meta(model)
+    promote = _HostToMeta() if on_meta else contextlib.nullcontext()
+    kernels = native_meta_kernels() if on_meta else contextlib.nullcontext()
+    with kernels, sdpa_kernel([SDPBackend.MATH]), promote, counter, torch.enable_grad():
         out = model(**inputs) if isinstance(inputs, dict) else model(*inputs)
     tensors = [t for t in output_tensors(out) if t.grad_fn is not None]
     if not tensors:

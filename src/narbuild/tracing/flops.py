@@ -7,6 +7,7 @@ are counted.
 
 from __future__ import annotations
 
+import functools
 from math import prod
 from typing import ClassVar
 
@@ -41,6 +42,16 @@ def reference_counter() -> FlopCounterMode:
 
 
 _SKIP = {torch.ops.prim.device.default}
+_COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
+
+
+@functools.cache
+def _decomposes(func: torch._ops.OpOverload) -> bool:
+    """Whether ``func.decompose`` has a decomposition to run (FlopCounterMode counts inside
+    those); asked once per operator instead of once per call."""
+    return func not in _SKIP and (
+        _COMPOSITE in func.py_kernels
+        or torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), _COMPOSITE))
 
 
 class FlopCounter(TorchDispatchMode):
@@ -61,7 +72,7 @@ class FlopCounter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         packet = func._overloadpacket
-        if packet not in self.registry and func not in _SKIP:
+        if packet not in self.registry and _decomposes(func):
             with self:
                 out = func.decompose(*args, **kwargs)
             if out is not NotImplemented:

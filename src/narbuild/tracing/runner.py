@@ -83,7 +83,9 @@ def _worker_main(conn: Connection) -> None:
 
     torch.set_num_threads(1)
     from narbuild.tracing.ladder import trace_manifest_row
+    from narbuild.tracing.metakernels import pin_native_meta_kernels
 
+    pin_native_meta_kernels()
     _quiet_libraries()
     while True:
         row = conn.recv()
