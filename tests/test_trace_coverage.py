@@ -213,3 +213,33 @@ def test_multimodal_model_with_an_incomplete_vision_config_traces_its_language_m
     assert set(json.loads(row["inputs"])) <= {"input_ids", "use_cache"}
     vision_only = trace_manifest_row(lookup("transformers:mllama/VisionModel"))
     assert vision_only["fallback"] != "text-model"  # a vision tower is never its text model
+
+
+@pytest.mark.parametrize("model_id", [
+    "transformers:eomt/EomtForUniversalSegmentation",  # reads a buffer: attn_mask_probs[i] > 0
+    "transformers:sam3/Model",  # torch.tensor(spatial_shapes) read back into torch.arange
+])
+def test_models_that_read_constants_run_on_meta_with_real_constants(model_id):
+    """Buffers and tensors made from Python numbers stay real on the CPU; parameters and
+    activations stay on meta, so these large models trace at meta's cost, not on the CPU."""
+    row = trace_manifest_row(lookup(model_id))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "meta-constants" and row["device"] == "meta"
+    assert row["flops"] > 0 and row["params"] > 100_000_000
+
+
+def test_real_constants_match_the_cpu_graph():
+    """What meta-constants traces is what real CPU tensors trace: Deformable DETR puts its
+    feature-map sizes in a tensor and reads them back."""
+    from narbuild.tracing.build import literals_on_host
+
+    row = lookup("transformers:deformable_detr/Model")
+    config = json.loads(row["config"])
+    cpu = build("transformers", config, device="cpu")
+    meta = build("transformers", config, device="meta", step="meta-constants")
+    with literals_on_host():
+        on_meta = trace_module(meta.model, meta.inputs)
+    on_cpu = trace_module(cpu.model, cpu.inputs)
+    assert on_meta.device == "meta"
+    assert on_meta.graph.graph_hash() == on_cpu.graph.graph_hash()
+    assert on_meta.flops == on_cpu.flops

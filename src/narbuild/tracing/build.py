@@ -31,7 +31,9 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
     ``device="meta"`` builds without memory for weights. ``step="meta-init"`` runs the
     constructor on the CPU (for builders that compute sizes with tensor ops, e.g. torchvision's
     RegNet) while every parameter and buffer is placed on the meta device.
-    ``step="shared-weights"`` builds a real CPU model whose every weight is one zero broadcast
+    ``step="meta-constants"`` does the same but keeps buffers real on the CPU, so a model that
+    reads a buffer's values (``if self.probs[i] > 0``) runs on meta; trace it inside
+    :func:`literals_on_host`. ``step="shared-weights"`` builds a real CPU model whose every weight is one zero broadcast
     to its shape (:func:`share_zero_weights`): no memory for weights, real values everywhere
     else. On the CPU, random
     initialisers are replaced by their expected value (:func:`cheap_init`): the values of weights
@@ -45,6 +47,8 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
         device, context = "meta", _params_on_meta()
     elif step == "shared-weights":
         device, context = "cpu", _params_on_meta(buffers=False)
+    elif step == "meta-constants":
+        device, context = "meta", _params_on_meta(buffers=False)
     elif device == "meta":
         context = meta_context()
     else:
@@ -89,6 +93,24 @@ class _SkipMetaValueWrites(torch.overrides.TorchFunctionMode):
                 and isinstance(args[0], torch.Tensor) and args[0].is_meta):
             return args[0]
         return func(*args, **(kwargs or {}))
+
+
+class literals_on_host(TorchFunctionMode):
+    """Tensors made from Python numbers for the meta device (``torch.tensor(shapes,
+    device=x.device)``, ``torch.arange(n, device=x.device)``) are made on the CPU instead, so a
+    model can read them back (``.item()``, ``mask.max() + 1``). They are constants outside the autograd graph, and an op that
+    mixes them with meta tensors runs on meta (``core._HostToMeta``)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if (func in _LITERALS and args and torch.device(kwargs.get("device") or "cpu").type == "meta"
+                and not any(isinstance(a, torch.Tensor) and a.is_meta for a in args)
+                and (func is torch.arange or not isinstance(args[0], torch.Tensor))):
+            kwargs = {**kwargs, "device": "cpu"}
+        return func(*args, **kwargs)
+
+
+_LITERALS = (torch.tensor, torch.as_tensor, torch.arange)
 
 
 @contextlib.contextmanager

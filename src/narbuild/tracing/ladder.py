@@ -13,6 +13,11 @@ Every graphs row records the step that produced it, so a figure can be reproduce
                      ``input_values`` as a spectrogram, one token id per codebook), tried
                      only when a meta step failed on a shape;
                      the row's ``inputs`` say which layout fitted
+   ``meta-constants`` parameters and activations on meta, but buffers and tensors made from
+                     Python numbers real on the CPU, tried only when a meta step failed for
+                     want of values: a model that reads a buffer (``if self.probs[i] > 0``)
+                     or a size it put in a tensor (``torch.tensor(spatial_shapes)``, read
+                     back with ``.item()``) then runs at meta's cost
 4. ``cpu``           real CPU tensors, for models under :data:`CPU_PARAM_BUDGET` parameters,
                      tried only when a meta step failed for want of values (``.item()``, NMS,
                      ``nonzero``, masks built from values); weights are not randomly
@@ -41,6 +46,7 @@ fixed by real tensors), so a failing model costs a build or two, not six.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -50,7 +56,7 @@ from typing import Any
 import torch
 
 from narbuild import __version__
-from narbuild.tracing.build import Built, build
+from narbuild.tracing.build import Built, build, literals_on_host
 from narbuild.tracing.core import TraceResult, count_params, trace_module
 from narbuild.tracing.inputs import NotApplicable, alternative_inputs
 
@@ -65,6 +71,7 @@ LADDER: list[Step] = [
     ("meta-bf16", "meta", torch.bfloat16, "default"),
     ("meta-init", "meta", torch.float32, "meta-init"),
     ("alt-inputs", "meta", torch.float32, "default"),
+    ("meta-constants", "meta", torch.float32, "meta-constants"),
     ("cpu", "cpu", torch.float32, "default"),
     ("cpu-bf16", "cpu", torch.bfloat16, "default"),
     ("shared-weights", "cpu", torch.float32, "shared-weights"),
@@ -127,6 +134,8 @@ def _applies(name: str, source: str, errors: list[str], build_failed: bool,
         return params is not None and any(_SHAPE_MISMATCH.search(e) for e in errors)
     needs_values = params is not None and any(_NEEDS_VALUES.search(e) for e in errors)
     real = needs_values and params <= CPU_PARAM_BUDGET
+    if name == "meta-constants":
+        return needs_values
     if name == "cpu":
         return real
     if name == "cpu-bf16":
@@ -170,7 +179,8 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
                 return _trace_alternatives(built), name, built.attention
             if name == "meta-nonzero":
                 return _trace_all_selected(built), name, built.attention
-            result = trace_module(built.model, built.inputs)
+            with literals_on_host() if step == "meta-constants" else contextlib.nullcontext():
+                result = trace_module(built.model, built.inputs)
             return result, name, built.attention
         except NotApplicable:
             continue
