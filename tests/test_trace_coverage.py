@@ -243,3 +243,16 @@ def test_real_constants_match_the_cpu_graph():
     assert on_meta.device == "meta"
     assert on_meta.graph.graph_hash() == on_cpu.graph.graph_hash()
     assert on_meta.flops == on_cpu.flops
+
+
+def test_multimodal_rope_sections_fit_a_default_config_without_a_rotary_fraction():
+    """GLM-4V's default config has no partial_rotary_factor while its code's M-RoPE sections
+    ([8, 12, 12]) cover half of a 128-wide head: the rotary width becomes 2 x 32 = 64."""
+    row = lookup("transformers:glm4v_text/Model")
+    built = build("transformers", json.loads(row["config"]), device="meta")
+    rotary = next(m for m in built.model.modules() if hasattr(m, "mrope_section"))
+    assert sum(rotary.mrope_section) == rotary.inv_freq.shape[-1] == 32
+    assert built.model.config.rope_parameters["partial_rotary_factor"] == 0.5
+    traced = trace_manifest_row(row)
+    assert traced["status"] == "ok", traced["error"]
+    assert traced["fallback"] == "meta" and traced["flops"] > 0

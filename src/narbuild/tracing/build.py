@@ -344,6 +344,8 @@ def _transformers(config: dict[str, Any], step: str) -> Built:
     _complete_attention_defaults(hf_config)
     _complete_image_token(hf_config)
     model = cls._from_config(hf_config, attn_implementation="eager")
+    if _fit_mrope_sections(model):
+        model = cls._from_config(hf_config, attn_implementation="eager")
     if callable(getattr(model, "set_default_language", None)):  # X-MOD: one adapter per language
         languages = getattr(hf_config, "languages", None) or [None]
         model.set_default_language(getattr(hf_config, "default_language", None) or languages[0])
@@ -397,6 +399,30 @@ def _complete_rope_per_layer_type(holder: Any) -> None:
     rope, types = _read(holder, "rope_parameters"), _read(holder, "layer_types")
     if rope == {} and isinstance(types, list) and types:
         holder.rope_parameters = {t: dict(DEFAULT_ROPE) for t in dict.fromkeys(types)}
+
+
+def _fit_mrope_sections(model: torch.nn.Module) -> bool:
+    """Fit multimodal RoPE to its sections, by the convention that sections cover half the
+    rotary width. A default config may leave out ``partial_rotary_factor`` while its modeling
+    code's sections ([8, 12, 12] in GLM-4V) assume one: the rotary width is then
+    2 x sum(sections), taken as a fraction of the head width. True when the config changed
+    (build again)."""
+    for module in model.modules():
+        sections, inv_freq = getattr(module, "mrope_section", None), getattr(module, "inv_freq", None)
+        config = getattr(module, "config", None)
+        rope = getattr(config, "rope_parameters", None)
+        if (not isinstance(sections, list) or not isinstance(inv_freq, torch.Tensor)
+                or not isinstance(rope, dict) or "partial_rotary_factor" in rope
+                or sum(sections) == inv_freq.shape[-1]):
+            continue
+        head_dim = _read(config, "head_dim")
+        if not isinstance(head_dim, int):
+            head_dim = config.hidden_size // config.num_attention_heads
+        factor = 2 * sum(sections) / head_dim
+        if 0 < factor <= 1:
+            rope["partial_rotary_factor"] = factor
+            return True
+    return False
 
 
 def _complete_image_token(hf_config: Any) -> None:
