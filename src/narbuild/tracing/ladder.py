@@ -164,6 +164,7 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
         if not _applies(name, source, errors, build_failed, params, moe):
             continue
         built = None
+        torch.manual_seed(0)  # models that draw noise (VITS's durations) trace the same each time
         try:
             try:
                 built = build(source, config, device=device, dtype=dtype, step=step)
