@@ -110,6 +110,24 @@ def test_native_meta_kernels_trace_the_same_graph(model_id, monkeypatch):
         assert torch.linspace(0, 1, 5, device="meta").shape == (5,)
 
 
+def test_a_native_kernel_swap_that_fails_half_way_puts_torch_back(monkeypatch):
+    from narbuild.tracing import metakernels
+
+    has_kernel, calls = torch._C._dispatch_has_kernel_for_dispatch_key, []
+
+    def fails_once(*args):  # the first question the swap asks, after torch's kernels are off
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("dispatcher changed")
+        return has_kernel(*args)
+
+    monkeypatch.setattr(torch._C, "_dispatch_has_kernel_for_dispatch_key", fails_once)
+    with metakernels.native_meta_kernels():
+        assert calls and _python_meta_kernel("aten::add.Tensor")
+        assert torch.linspace(0, 1, 5, device="meta").shape == (5,)
+    assert _python_meta_kernel("aten::add.Tensor")
+
+
 def test_a_model_that_draws_noise_traces_the_same_twice():
     """VITS draws its durations from noise, so its output length (and FLOPs) depend on it."""
     from narbuild.tracing.ladder import trace_manifest_row

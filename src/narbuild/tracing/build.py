@@ -33,9 +33,9 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
     RegNet) while every parameter and buffer is placed on the meta device.
     ``step="meta-constants"`` does the same but keeps buffers real on the CPU, so a model that
     reads a buffer's values (``if self.probs[i] > 0``) runs on meta; trace it inside
-    :func:`literals_on_host`. ``step="shared-weights"`` builds a real CPU model whose every weight is one zero broadcast
-    to its shape (:func:`share_zero_weights`): no memory for weights, real values everywhere
-    else. On the CPU, random
+    :func:`literals_on_host`. ``step="shared-weights"`` builds a real CPU model whose every
+    weight is one zero broadcast to its shape (:func:`share_zero_weights`): no memory for
+    weights, real values everywhere else. On the CPU, random
     initialisers are replaced by their expected value (:func:`cheap_init`): the values of weights
     do not shape the graph, and a real-tensor build then costs little more than its allocation.
     """
@@ -98,8 +98,9 @@ class _SkipMetaValueWrites(torch.overrides.TorchFunctionMode):
 class literals_on_host(TorchFunctionMode):
     """Tensors made from Python numbers for the meta device (``torch.tensor(shapes,
     device=x.device)``, ``torch.arange(n, device=x.device)``) are made on the CPU instead, so a
-    model can read them back (``.item()``, ``mask.max() + 1``). They are constants outside the autograd graph, and an op that
-    mixes them with meta tensors runs on meta (``core._HostToMeta``)."""
+    model can read them back (``.item()``, ``mask.max() + 1``). They are constants outside the
+    autograd graph, and an op that mixes them with meta tensors runs on meta
+    (``core._HostToMeta``)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}

@@ -68,17 +68,25 @@ def _swap_out() -> None:
         lib.impl(name, fn)
 
 
+def _try_swap_in() -> bool:
+    """Swap the C++ kernels in; on any failure put torch's registrations back and say so."""
+    try:
+        _swap_in()
+        return True
+    except Exception as exc:  # noqa: BLE001 - a speed-up only; trace on without it
+        log.debug("native meta kernels unavailable: %s", exc)
+        with contextlib.suppress(Exception):
+            _swap_out()  # a swap that failed half-way must not leave operators without a kernel
+        return False
+
+
 @contextlib.contextmanager
 def native_meta_kernels() -> Iterator[None]:
     """Use torch's C++ meta kernels where they exist, for the duration of the block."""
     global _active
-    if _active == 0:
-        try:
-            _swap_in()
-        except Exception as exc:  # noqa: BLE001 - a speed-up only; trace on without it
-            log.debug("native meta kernels unavailable: %s", exc)
-            yield
-            return
+    if _active == 0 and not _try_swap_in():
+        yield
+        return
     _active += 1
     try:
         yield
@@ -91,8 +99,6 @@ def native_meta_kernels() -> Iterator[None]:
 def pin_native_meta_kernels() -> None:
     """Use the C++ meta kernels for the rest of this process (trace workers)."""
     global _pinned, _active
-    if _pinned:
+    if _pinned or (_active == 0 and not _try_swap_in()):
         return
-    with contextlib.suppress(Exception):
-        _swap_in()
-        _pinned, _active = True, _active + 1
+    _pinned, _active = True, _active + 1
