@@ -1,5 +1,6 @@
-"""Retrieval quality of the bundled NAR encoders, the WL baseline and their fusion (nar-cl+wl),
-on the test split of a workspace's processed table. No training: the bundled checkpoints were
+"""Retrieval quality of the bundled NAR encoders, the WL baselines (wl, and wl-fam fitted to the
+training families) and their fusions (nar-cl+wl, nar-cl+wl-fam), on the test split of a
+workspace's processed table. No training: the bundled checkpoints were
 trained on the training split only (see the model card).
 
     python bench/bench_fusion.py --workdir WS [--datasets real nas] [--out bench/results/fusion.json]
@@ -16,7 +17,7 @@ from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.data import load_records, motif_graphs, raw_graphs
 from narbuild.encoder.metrics import evaluate_vectors
 from narbuild.encoder.train import embed_nar
-from narbuild.encoder.wl import FUSION_WEIGHT, fuse_with_wl, wl_tfidf
+from narbuild.encoder.wl import FUSION_WEIGHT, fuse_with_wl, wl_family_tfidf, wl_tfidf
 from narbuild.workspace import Workspace
 
 
@@ -31,10 +32,12 @@ def main() -> None:
         records = load_records(Workspace(args.workdir), name)
         model, meta = load_checkpoint(bundled_path(name))
         nar = embed_nar(model, motif_graphs(records), torch.device("cpu"))
-        wl = wl_tfidf(raw_graphs(records))
+        raw = raw_graphs(records)
+        wl, fam = wl_tfidf(raw), wl_family_tfidf(raw, records.labels, records.train)
         scores = {method: evaluate_vectors(vectors, records.labels, records.test)
-                  for method, vectors in (("nar-cl (bundled)", nar), ("wl", wl),
-                                          ("nar-cl+wl", fuse_with_wl(nar, wl)))}
+                  for method, vectors in (("nar-cl (bundled)", nar), ("wl", wl), ("wl-fam", fam),
+                                          ("nar-cl+wl", fuse_with_wl(nar, wl)),
+                                          ("nar-cl+wl-fam", fuse_with_wl(nar, fam)))}
         result[name] = {"records": len(records), "queries": len(records.test),
                         "checkpoint": meta["hash"],
                         "metrics": {m: {k: round(v, 4) for k, v in s.items()}

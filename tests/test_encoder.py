@@ -13,7 +13,7 @@ from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.data import load_records, motif_graphs, raw_graphs
 from narbuild.encoder.metrics import cosine_topk, evaluate_vectors, relevance, retrieval_metrics
 from narbuild.encoder.train import TrainConfig, embed_nar, train_nar
-from narbuild.encoder.wl import wl_tfidf
+from narbuild.encoder.wl import idf_weights, wl_family_tfidf, wl_tfidf
 from narbuild.preprocess import preprocess
 
 REAL = ["timm:resnet18", "timm:resnet34", "timm:resnet50", "timm:vit_tiny_patch16_224",
@@ -90,6 +90,29 @@ def test_wl_tfidf_scores_isomorphic_graphs_one(workspace):
     assert sims[r18, r34] > sims[r18, vit]
 
 
+def test_family_idf_counts_families_not_records():
+    import scipy.sparse as sp
+
+    counts = sp.csr_matrix(np.array([[2, 1, 0], [1, 0, 0], [1, 0, 0], [0, 1, 1]]))
+    # column 0: 3 of 4 records but 1 of 2 families; column 1: 2 records in 2 families
+    by_family = idf_weights(counts, np.array([7, 7, 7, 9]))
+    assert np.allclose(by_family, np.log(3 / np.array([2, 3, 2])) + 1)
+    assert np.allclose(idf_weights(counts), np.log(5 / np.array([4, 3, 2])) + 1)
+
+
+def test_wl_fam_reads_the_training_families_only(workspace):
+    records = load_records(workspace, "real")
+    raw, labels, train = raw_graphs(records), records.labels.copy(), records.train
+    assert len(records.test) and len(train)
+    fitted = wl_family_tfidf(raw, labels, train)
+    assert np.allclose(np.asarray(fitted.multiply(fitted).sum(1)).ravel(), 1)
+    relabelled = labels.copy()
+    relabelled[records.test] = labels.max() + 1 + np.arange(len(records.test))
+    assert (wl_family_tfidf(raw, relabelled, train) != fitted).nnz == 0
+    merged = np.zeros_like(labels)  # one family: the idf (and so the vectors) change
+    assert (wl_family_tfidf(raw, merged, train) != fitted).nnz > 0
+
+
 def test_bundled_checkpoints_load_weights_only_and_embed_deterministically(workspace):
     for dataset in ("real", "nas"):
         path = bundled_path(dataset)
@@ -153,7 +176,8 @@ def test_eval_cli_reports_every_method_on_both_datasets(workspace, run_cli):
     report = json.loads(out)
     assert set(report) == {"real", "nas"}
     for methods in report.values():
-        assert set(methods) == {"nar", "nar-cl", "nar-cl+wl", "gcn", "gat", "wl", "vae"}
+        assert set(methods) == {"nar", "nar-cl", "nar-cl+wl-fam", "gcn", "gat", "wl", "wl-fam",
+                                "vae"}
         for metrics in methods.values():
             assert len(metrics) == 9 and all(0 <= v <= 1 for v in metrics.values())
     folder = workspace.root / "reports"

@@ -68,7 +68,7 @@ def test_unseen_models_land_among_their_relatives(catalog, name):
     assert sum(right) >= 3, [(h.model_id, h.families, h.score) for h in result.hits]
 
 
-@pytest.mark.parametrize("method", ["wl", "nar"])
+@pytest.mark.parametrize("method", ["wl", "wl-fam", "nar"])
 def test_a_catalog_model_finds_itself_first(catalog, method):
     result = narbuild.search("timm:resnet26", k=3, workspace=catalog, method=method)
     assert result.query["origin"] == "workspace"
@@ -78,7 +78,7 @@ def test_a_catalog_model_finds_itself_first(catalog, method):
     assert [h.rank for h in result.hits] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("method", ["wl", "nar"])
+@pytest.mark.parametrize("method", ["wl", "wl-fam", "nar"])
 def test_all_datasets_are_ranked_together(catalog, method):
     result = narbuild.search("timm:resnet26", k=70, dataset="all", workspace=catalog,
                              method=method)

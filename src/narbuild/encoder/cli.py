@@ -8,7 +8,7 @@ import click
 
 from narbuild.errors import NarbuildError
 
-DEFAULT_EVAL_METHODS = "nar,nar-cl,nar-cl+wl,gcn,gat,wl,vae"
+DEFAULT_EVAL_METHODS = "nar,nar-cl,nar-cl+wl-fam,gcn,gat,wl,wl-fam,vae"
 
 
 def train_options(command):
@@ -86,8 +86,9 @@ def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | No
 @click.option("--dataset", type=click.Choice(["real", "nas", "all"]), default="all",
               show_default=True, help="Which processed records to evaluate on.")
 @click.option("--methods", default=DEFAULT_EVAL_METHODS, show_default=True,
-              help="Comma list of nar, gcn, gat, wl, vae and the ablations nar-ce, nar-cl, "
-                   "nar-nas, nar-ft.")
+              help="Comma list of nar, gcn, gat, wl, vae, the ablations nar-ce, nar-cl, "
+                   "nar-nas, nar-ft, and ours: wl-fam (WL weighted by the training families), "
+                   "nar-cl+wl and nar-cl+wl-fam (cosines averaged).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma list of seeds.")
 @train_options
 @click.pass_obj

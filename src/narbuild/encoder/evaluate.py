@@ -10,7 +10,9 @@ embed every record, and score the test queries with :mod:`narbuild.encoder.metri
 * ablations: ``nar-ce``, ``nar-cl`` (Table 3: one loss term only), ``nar-nas`` (Table 4: F_s
   and F_m pre-trained on the NAS set, then trained on the real set) and ``nar-ft`` (ours: F_s
   fine-tuned in stage 2 instead of frozen);
-* ``nar-cl+wl`` (ours): NAR-CL's cosine and the WL cosine averaged
+* ``wl-fam`` (ours): WL colour presence weighted by an idf over the training families
+  (:func:`narbuild.encoder.wl.wl_family_tfidf`; deterministic, no gradient training);
+* ``nar-cl+wl``, ``nar-cl+wl-fam`` (ours): NAR-CL's cosine and a WL cosine averaged
   (:func:`narbuild.encoder.wl.fuse_with_wl`, weight fixed at 0.5).
 """
 
@@ -30,13 +32,15 @@ import torch
 from narbuild.encoder.data import Inputs, load_datasets, load_records
 from narbuild.encoder.metrics import KS, evaluate_vectors
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
-from narbuild.encoder.wl import fuse_with_wl, wl_tfidf
+from narbuild.encoder.wl import fuse_with_wl, wl_family_tfidf, wl_tfidf
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
 from narbuild.workspace import Workspace
 
 METHODS = ("nar", "gcn", "gat", "wl", "vae")
-ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft", "nar-cl+wl")
+ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft", "wl-fam", "nar-cl+wl", "nar-cl+wl-fam")
+WL_METHODS = ("wl", "wl-fam")
+"""Deterministic (one run, whatever the seeds): no weights are drawn at random."""
 METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
 
 
@@ -51,33 +55,52 @@ class Run:
 
 
 def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
-               pretrained: Callable[[], torch.nn.Module] | None = None) -> Run:
-    """Train (unless training-free), embed every record, score the test queries."""
+               pretrained: Callable[[], torch.nn.Module] | None = None,
+               trained: dict[tuple[str, int], tuple[Any, Run]] | None = None) -> Run:
+    """Train (unless training-free), embed every record, score the test queries. A fusion
+    (``nar-cl+wl``) reuses the vectors of its learned side from ``trained`` (per method and
+    seed) when an earlier run of the same ``inputs`` left them there."""
+    if method not in METHODS + ABLATIONS:
+        raise NarbuildError(f"unknown method {method!r}", f"use {', '.join(METHODS + ABLATIONS)}")
+    learned, _, fused = method.partition("+")
+    trained = {} if trained is None else trained
+    if (learned, cfg.seed) not in trained:
+        trained[learned, cfg.seed] = _embed(learned, inputs, cfg, device, pretrained)
+    vectors, run = trained[learned, cfg.seed]
+    if fused:
+        start = time.perf_counter()
+        vectors = fuse_with_wl(vectors, wl_vectors(fused, inputs))
+        run = replace(run, embed_seconds=round(run.embed_seconds + time.perf_counter() - start,
+                                               2))
+    return replace(run, metrics=evaluate_vectors(vectors, inputs.records.labels,
+                                                 inputs.records.test))
+
+
+def _embed(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
+           pretrained: Callable[[], torch.nn.Module] | None) -> tuple[Any, Run]:
+    """Every record's vector by ``method`` (trained first unless a WL bag), and its timings."""
     start = time.perf_counter()
-    stats, fused = None, method.endswith("+wl")
-    method = method.removesuffix("+wl")
-    if method == "wl":
-        vectors: Any = wl_tfidf(inputs.raw)
-        train_seconds, embed_start = 0.0, start
-    else:
-        if method not in METHODS + ABLATIONS:
-            raise NarbuildError(f"unknown method {method!r}",
-                                f"use {', '.join(METHODS + ABLATIONS)}")
-        base, init = method.split("-")[0], None
-        if base == "nar":  # the ablations are NAR with another loss, init or stage-2 scope
-            init = pretrained() if method == "nar-nas" and pretrained else None
-            cfg = replace(cfg, loss={"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss),
-                          finetune_motifs=cfg.finetune_motifs or method == "nar-ft")
-        model, stats = train_method(base, inputs, cfg, device, init=init)
-        embed_start = time.perf_counter()
-        train_seconds = embed_start - start
-        vectors = vectors_of(base, model, inputs, device)
-        if fused:
-            vectors = fuse_with_wl(vectors, wl_tfidf(inputs.raw))
-    embed_seconds = time.perf_counter() - embed_start
-    metrics = evaluate_vectors(vectors, inputs.records.labels, inputs.records.test)
-    epochs = {k: float(np.mean(v)) for k, v in (stats.epoch_seconds if stats else {}).items()}
-    return Run(metrics, round(train_seconds, 2), epochs, round(embed_seconds, 2))
+    if method in WL_METHODS:
+        vectors = wl_vectors(method, inputs)
+        return vectors, Run({}, 0.0, {}, round(time.perf_counter() - start, 2))
+    base, init = method.split("-")[0], None
+    if base == "nar":  # the ablations are NAR with another loss, init or stage-2 scope
+        init = pretrained() if method == "nar-nas" and pretrained else None
+        cfg = replace(cfg, loss={"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss),
+                      finetune_motifs=cfg.finetune_motifs or method == "nar-ft")
+    model, stats = train_method(base, inputs, cfg, device, init=init)
+    embed_start = time.perf_counter()
+    vectors = vectors_of(base, model, inputs, device)
+    epochs = {k: float(np.mean(v)) for k, v in stats.epoch_seconds.items()}
+    return vectors, Run({}, round(embed_start - start, 2), epochs,
+                        round(time.perf_counter() - embed_start, 2))
+
+
+def wl_vectors(method: str, inputs: Inputs) -> Any:
+    """``wl`` (training-free) or ``wl-fam`` (idf over the training records' families) rows."""
+    if method == "wl-fam":
+        return wl_family_tfidf(inputs.raw, inputs.records.labels, inputs.records.train)
+    return wl_tfidf(inputs.raw)
 
 
 def evaluate(ws: Workspace, datasets: Sequence[str] = DATASETS,
@@ -91,14 +114,15 @@ def evaluate(ws: Workspace, datasets: Sequence[str] = DATASETS,
     inputs = {n: Inputs(r) for n, r in load_datasets(ws, datasets).items()}
     for name in list(inputs):
         rows: dict[str, Any] = {}
+        trained: dict[tuple[str, int], tuple[Any, Run]] = {}
         for method in methods:
             if method == "nar-nas" and name != "real":
                 continue
             runs = []
-            for seed in ([0] if method == "wl" else seeds):
+            for seed in ([0] if method in WL_METHODS else seeds):
                 seeded = replace(cfg, seed=seed)
                 run = run_method(method, inputs[name], seeded, dev,
-                                 lambda c=seeded: _nas_pretrained(ws, inputs, c, dev))
+                                 lambda c=seeded: _nas_pretrained(ws, inputs, c, dev), trained)
                 runs.append(run)
                 if on_run:
                     on_run(name, method, seed, run)

@@ -5,6 +5,13 @@ the multisets of its parents' and children's colours (:func:`narbuild.tracing.gr
 the recolouring behind the graph hash). A graph is the bag of all its nodes' colours over every
 round; bags are weighted by TF-IDF (smoothed idf, as scikit-learn's default) and L2-normalised, so
 a dot product is the cosine similarity.
+
+:func:`wl_family_tfidf` (eval's ``wl-fam``) is the same bag fitted to the training families: the
+presence of each colour (not its count) over rounds 0..2, weighted by an idf over *families* (the
+training records' labels) instead of records. A colour that every model of one big family shares,
+and few other families have, keeps a high weight; plain idf gives it a low one because many
+records hold it. Its rounds, binary presence and family idf were chosen on a validation split cut
+from the training records (``bench/bench_wl_family.py``), never on the test queries.
 """
 
 from __future__ import annotations
@@ -68,10 +75,33 @@ def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniques[order], rank[codes]
 
 
-def idf_weights(counts: sp.csr_matrix) -> np.ndarray:
-    """Smoothed idf of each column: ``log((1 + n) / (1 + df)) + 1``."""
-    df = np.bincount(counts.indices, minlength=counts.shape[1])
-    return np.log((1 + counts.shape[0]) / (1 + df)) + 1
+def idf_weights(counts: sp.csr_matrix, groups: np.ndarray | None = None) -> np.ndarray:
+    """Smoothed idf of each column: ``log((1 + n) / (1 + df)) + 1``. With ``groups`` (one label
+    per row), n and df count groups instead of rows: df is the number of groups holding it."""
+    if groups is None:
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        return np.log((1 + counts.shape[0]) / (1 + df)) + 1
+    _, group = np.unique(np.asarray(groups), return_inverse=True)
+    owner = np.repeat(group, np.diff(counts.indptr))
+    held = sp.csr_matrix((np.ones(len(owner)), (owner, counts.indices)),
+                         shape=(group.max() + 1, counts.shape[1]))
+    held.sum_duplicates()
+    df = np.bincount(held.indices, minlength=counts.shape[1])
+    return np.log((1 + held.shape[0]) / (1 + df)) + 1
+
+
+FAMILY_ROUNDS = 2
+"""WL rounds of :func:`wl_family_tfidf` (chosen on a validation split of the training records)."""
+
+
+def wl_family_tfidf(graphs: GraphStore, labels: np.ndarray, fit: np.ndarray,
+                    rounds: int = FAMILY_ROUNDS) -> sp.csr_matrix:
+    """One unit row per graph: colour presence over rounds 0..``rounds``, weighted by the idf
+    over the families (``labels``) of the ``fit`` rows (the training records)."""
+    counts, _ = wl_counts(graphs, rounds)
+    counts.data[:] = 1
+    fit = np.asarray(fit, dtype=np.int64)
+    return tfidf_rows(counts, idf_weights(counts[fit], np.asarray(labels)[fit]))
 
 
 def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:

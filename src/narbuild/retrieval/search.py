@@ -20,7 +20,7 @@ from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
 from narbuild.retrieval.index import VectorIndex
 from narbuild.retrieval.query import module_graph, query_graph
-from narbuild.retrieval.wl_index import WLIndex, load_wl_index
+from narbuild.retrieval.wl_index import WL_METHODS, WLIndex, load_wl_index
 from narbuild.workspace import Workspace, default_root
 
 _INFO = ["record_id", "model_ids", "fine_label", "fine_labels", "coarse_label", "params", "flops",
@@ -86,8 +86,8 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     ``narbuild trace --model`` does) or a spec string: a registry id (``timm:convnext_tiny``), a
     Hugging Face ``config.json`` path, ``hf:ORG/NAME`` (needs the Hub) or ``file.py:factory``.
     ``dataset`` is ``real``, ``nas`` or ``all``. ``method`` is ``wl`` (the default: WL colour
-    histograms, training-free, which ranked unseen models best in ``bench/bench_search.py``) or
-    the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
+    histograms, training-free, which ranked unseen models best in ``bench/bench_search.py``),
+    ``wl-fam`` (colour presence weighted by an idf over the catalog's families), or the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
     the query; ``checkpoint`` names that encoder if it is not where ``embed`` left it.
     ``on_progress`` hears about slow one-time steps (building a WL index).
     """
@@ -104,8 +104,9 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     clock.lap("trace")
     for ds in datasets:
         if ds.index is None:  # WL: opened once the query is known to trace (a first build is slow)
-            ds.index = load_wl_index(ws, ds.name, on_build=on_progress)
-            ds.encoder_id = f"wl ({ds.index.rounds} rounds, training-free)"
+            ds.index = load_wl_index(ws, ds.name, method, on_build=on_progress)
+            ds.encoder_id = (f"wl ({ds.index.rounds} rounds, training-free)" if method == "wl"
+                             else f"wl-fam ({ds.index.rounds} rounds, idf over the families)")
     clock.lap("index")
     hits: list[tuple[float, int, _Dataset, dict[str, Any]]] = []
     summary: dict[str, Any] = {}
@@ -145,8 +146,8 @@ def _load_dataset(ws: Workspace, name: str, method: str) -> _Dataset:
         raise NarbuildError(f"the workspace has no processed {name} records",
                             "run `narbuild preprocess` first")
     steps, splitter = int(processed["steps"][0].as_py()), processed["splitter"][0].as_py()
-    if method == "wl":
-        return _Dataset(name, None, "wl", steps, splitter)
+    if method in WL_METHODS:
+        return _Dataset(name, None, method, steps, splitter)
     index, encoder_id = _embedding_index(ws, name, method)
     return _Dataset(name, index, encoder_id, steps, splitter)
 

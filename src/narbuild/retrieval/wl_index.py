@@ -1,4 +1,5 @@
-"""Search by Weisfeiler-Lehman colour histograms (training-free, the eval's ``wl`` method).
+"""Search by Weisfeiler-Lehman colour histograms: the eval's ``wl`` (training-free) and
+``wl-fam`` (colour presence, idf over the catalog's families) methods.
 
 The workspace's records are turned into TF-IDF rows once and cached under
 ``<workspace>/cache/search`` (keyed by the processed table's files); a query's colours are
@@ -16,32 +17,51 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from narbuild.encoder.wl import DEFAULT_ROUNDS, colour_counts, idf_weights, tfidf_rows, wl_counts
+from narbuild.encoder.wl import (
+    DEFAULT_ROUNDS,
+    FAMILY_ROUNDS,
+    colour_counts,
+    idf_weights,
+    tfidf_rows,
+    wl_counts,
+)
 from narbuild.retrieval.index import best
 from narbuild.workspace import Workspace
 
 if TYPE_CHECKING:
     from narbuild.encoder.graphs import GraphStore
 
-FORMAT = 1
+FORMAT = 2
+WL_METHODS = {"wl": DEFAULT_ROUNDS, "wl-fam": FAMILY_ROUNDS}
+"""Search's WL methods and their rounds."""
 
 
 class WLIndex:
-    """TF-IDF rows of WL colours, one per record."""
+    """TF-IDF rows of WL colours, one per record. ``unseen_idf`` weighs a query colour no record
+    has; with ``presence``, a colour counts once however often it occurs."""
 
     def __init__(self, ids: list[str], matrix: sp.csr_matrix, features: np.ndarray,
-                 idf: np.ndarray, rounds: int) -> None:
+                 idf: np.ndarray, rounds: int, unseen_idf: float, presence: bool = False) -> None:
         self.ids, self.matrix, self.features, self.idf, self.rounds = (
             ids, matrix.tocsr(), features, idf, rounds)
+        self.unseen_idf, self.presence = unseen_idf, presence
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @classmethod
-    def build(cls, ids: list[str], graphs: GraphStore, rounds: int = DEFAULT_ROUNDS) -> WLIndex:
+    def build(cls, ids: list[str], graphs: GraphStore, rounds: int = DEFAULT_ROUNDS,
+              families: np.ndarray | None = None) -> WLIndex:
+        """Plain TF-IDF rows (``wl``), or with ``families`` (one label per record) colour
+        presence weighted by the idf over families (``wl-fam``)."""
         counts, features = wl_counts(graphs, rounds)
-        idf = idf_weights(counts)
-        return cls(ids, tfidf_rows(counts, idf), features, idf, rounds)
+        presence = families is not None
+        if presence:
+            counts.data[:] = 1
+        idf = idf_weights(counts, families)
+        groups = len(ids) if families is None else len(np.unique(families))
+        return cls(ids, tfidf_rows(counts, idf), features, idf, rounds,
+                   float(np.log(1 + groups) + 1), presence)
 
     def search(self, record: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` records closest to a processed record, as (cosines, rows)."""
@@ -49,10 +69,11 @@ class WLIndex:
         counts, colours = colour_counts(ops, src, record["edge_dst"], np.array([len(ops)]),
                                         np.array([len(src)]), self.rounds)
         weights = counts.toarray()[0]
+        if self.presence:
+            weights = np.minimum(weights, 1)
         pos = np.searchsorted(self.features, colours).clip(0, max(len(self.features) - 1, 0))
         known = self.features[pos] == colours if len(self.features) else np.zeros(0, bool)
-        unseen_idf = np.log(1 + len(self)) + 1  # df = 0
-        weights = weights * np.where(known, self.idf[pos], unseen_idf)
+        weights = weights * np.where(known, self.idf[pos], self.unseen_idf)
         norm = np.linalg.norm(weights) or 1.0
         q = sp.csr_matrix((weights[known] / norm, (pos[known], np.zeros(known.sum(), int))),
                           shape=(len(self.features), 1))
@@ -65,7 +86,7 @@ class WLIndex:
         m = self.matrix
         np.savez(tmp, format=FORMAT, ids=np.array(self.ids), data=m.data, indices=m.indices,
                  indptr=m.indptr, shape=np.array(m.shape), features=self.features, idf=self.idf,
-                 rounds=self.rounds)
+                 rounds=self.rounds, unseen_idf=self.unseen_idf, presence=self.presence)
         tmp.replace(path)
 
     @classmethod
@@ -77,22 +98,24 @@ class WLIndex:
                     return None
                 matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]),
                                        shape=tuple(z["shape"]))
-                return cls(z["ids"].tolist(), matrix, z["features"], z["idf"], int(z["rounds"]))
+                return cls(z["ids"].tolist(), matrix, z["features"], z["idf"], int(z["rounds"]),
+                           float(z["unseen_idf"]), bool(z["presence"]))
         except (OSError, ValueError, KeyError):
             return None
 
 
-def load_wl_index(ws: Workspace, dataset: str, rounds: int = DEFAULT_ROUNDS,
+def load_wl_index(ws: Workspace, dataset: str, method: str = "wl",
                   on_build: Callable[[str], None] | None = None) -> WLIndex:
-    """The WL index of a dataset's processed records, from the cache or built (and cached);
-    ``on_build`` hears about a build (about 26 s and 3.6 GB for 28,699 NAS records)."""
+    """The ``method`` (wl | wl-fam) index of a dataset's processed records, from the cache or
+    built (and cached); ``on_build`` hears about a build (about 26 s and 3.6 GB for 28,699 NAS
+    records)."""
     parts = ws.table("processed").parts(dataset)
-    stamp = hashlib.sha256(f"{rounds}".encode())
+    stamp = hashlib.sha256(f"{WL_METHODS[method]}".encode())
     for part in parts:
         info = part.stat()
         stamp.update(f"{part.name}:{info.st_size}:{info.st_mtime_ns}".encode())
     folder = ws.root / "cache" / "search"
-    path = folder / f"wl-{dataset}-{stamp.hexdigest()[:16]}.npz"
+    path = folder / f"{method}-{dataset}-{stamp.hexdigest()[:16]}.npz"
     index = WLIndex.load(path) if path.is_file() else None
     if index is None:
         from narbuild.encoder.data import load_records, raw_graphs  # torch: only to build
@@ -101,9 +124,10 @@ def load_wl_index(ws: Workspace, dataset: str, rounds: int = DEFAULT_ROUNDS,
         if on_build:
             on_build(f"building the WL index of {len(records):,} {dataset} records "
                      "(once; it is cached in the workspace)")
-        index = WLIndex.build(records.record_ids, raw_graphs(records), rounds)
+        index = WLIndex.build(records.record_ids, raw_graphs(records), WL_METHODS[method],
+                              records.labels if method == "wl-fam" else None)
         try:
-            for old in folder.glob(f"wl-{dataset}-*.npz"):
+            for old in folder.glob(f"{method}-{dataset}-*.npz"):
                 old.unlink()
             index.save(path)
         except OSError:  # a read-only workspace: searched all the same, built again next time
