@@ -88,9 +88,9 @@ def latency(workdir: str, repeats: int = 3) -> dict:
 
     cases = {
         "registry id in the workspace (timm:vit_base_patch16_224), wl":
-            lambda: _cli(workdir, "timm:vit_base_patch16_224"),
+            lambda: _cli(workdir, "timm:vit_base_patch16_224", "--method", "wl"),
         "unseen ViT-B file, first search (trace), wl": lambda: traced("wl"),
-        "unseen ViT-B file, cached graph, wl": lambda: _cli(workdir, spec),
+        "unseen ViT-B file, cached graph, wl": lambda: _cli(workdir, spec, "--method", "wl"),
         "unseen ViT-B file, first search (trace), nar": lambda: traced("nar"),
         "unseen ViT-B file, cached graph, nar": lambda: _cli(workdir, spec, "--method", "nar"),
     }
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("what", choices=["ranking", "latency", "quality"])
     parser.add_argument("--workdir")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--methods", nargs="+", default=["wl", "nar"])
+    parser.add_argument("--methods", nargs="+", default=["wl", "wl-fam", "nar"])
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.what != "ranking" and not args.workdir:

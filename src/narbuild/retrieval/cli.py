@@ -17,9 +17,10 @@ _WIDTH = 44
 @click.option("--dataset", type=click.Choice(["real", "nas", "all"]), default="real",
               show_default=True, help="Which records to search.")
 @click.option("--method", default="wl", show_default=True,
-              help="wl: WL colour histograms (training-free, needs no embeddings); wl-fam: "
-                   "WL colour presence weighted by an idf over the catalog's families; nar, "
-                   "gcn, gat, vae: the workspace's embeddings of that method, with its encoder.")
+              help="wl: WL colour histograms with plain TF-IDF (training-free); wl-fam: WL "
+                   "colour presence weighted by an idf over the catalog's families (blind to "
+                   "depth); neither needs embeddings. nar, gcn, gat, vae: the workspace's "
+                   "embeddings of that method, with its encoder.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="The encoder that made the embeddings, if not where `embed` left it.")
 @click.option("--json", "as_json", is_flag=True,

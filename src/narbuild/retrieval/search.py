@@ -86,8 +86,9 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     ``narbuild trace --model`` does) or a spec string: a registry id (``timm:convnext_tiny``), a
     Hugging Face ``config.json`` path, ``hf:ORG/NAME`` (needs the Hub) or ``file.py:factory``.
     ``dataset`` is ``real``, ``nas`` or ``all``. ``method`` is ``wl`` (the default: WL colour
-    histograms, training-free, which ranked unseen models best in ``bench/bench_search.py``),
-    ``wl-fam`` (colour presence weighted by an idf over the catalog's families), or the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
+    histograms, plain TF-IDF, training-free), ``wl-fam`` (colour presence weighted by an idf over
+    the catalog's families: the best family precision in ``bench/bench_search.py``, but blind to
+    depth, so a deeper relative can tie with the query itself), or the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
     the query; ``checkpoint`` names that encoder if it is not where ``embed`` left it.
     ``on_progress`` hears about slow one-time steps (building a WL index).
     """
