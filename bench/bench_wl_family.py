@@ -10,7 +10,8 @@ training record and the test queries rank all records, as ``narbuild eval`` does
 Grid: WL rounds 1-4 x term weight (count, log(1 + count), presence) x idf over records (the
 ``wl`` baseline's) or over the training families.
 
-    python bench/bench_wl_family.py --workdir WS [--dataset real] [--out bench/results/wl-family.json]
+    python bench/bench_wl_family.py --workdir WS [--dataset real] [--rounds 1 2 3 4]
+        [--terms count log presence] [--out bench/results/wl-family.json]
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--dataset", default="real")
+    parser.add_argument("--rounds", type=int, nargs="+", default=[1, 2, 3, 4])
+    parser.add_argument("--terms", nargs="+", choices=list(TERMS), default=list(TERMS))
     parser.add_argument("--out")
     args = parser.parse_args()
     records = load_records(Workspace(args.workdir), args.dataset)
@@ -61,9 +64,9 @@ def main() -> None:
     fit, held = validation_split(train, labels)
     where = {int(r): i for i, r in enumerate(train)}
     rows = []
-    for rounds in (1, 2, 3, 4):
+    for rounds in args.rounds:
         counts, _ = wl_counts(raw, rounds)
-        for term, idf in itertools.product(TERMS, ("records", "families")):
+        for term, idf in itertools.product(args.terms, ("records", "families")):
             fam = labels if idf == "families" else None
             val = evaluate_vectors(bag(counts, term, fit, fam)[train], labels[train],
                                    np.array([where[int(q)] for q in held]))
