@@ -68,7 +68,7 @@ def test_unseen_models_land_among_their_relatives(catalog, name):
     assert sum(right) >= 3, [(h.model_id, h.families, h.score) for h in result.hits]
 
 
-@pytest.mark.parametrize("method", ["wl", "wl-fam", "nar"])
+@pytest.mark.parametrize("method", ["wl", "wl-fam", "nar", "nar+wl-fam"])
 def test_a_catalog_model_finds_itself_first(catalog, method):
     result = narbuild.search("timm:resnet26", k=3, workspace=catalog, method=method)
     assert result.query["origin"] == "workspace"
@@ -78,7 +78,7 @@ def test_a_catalog_model_finds_itself_first(catalog, method):
     assert [h.rank for h in result.hits] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("method", ["wl", "wl-fam", "nar"])
+@pytest.mark.parametrize("method", ["wl", "wl-fam", "nar", "nar+wl-fam"])
 def test_all_datasets_are_ranked_together(catalog, method):
     result = narbuild.search("timm:resnet26", k=70, dataset="all", workspace=catalog,
                              method=method)
@@ -87,6 +87,17 @@ def test_all_datasets_are_ranked_together(catalog, method):
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True) and [h.rank for h in result.hits] == list(
         range(1, 71))
+
+
+def test_nar_plus_wl_fam_averages_the_two_cosines(catalog):
+    runs = {m: narbuild.search("timm:vit_tiny_patch16_224", k=500, workspace=catalog, method=m)
+            for m in ("nar", "wl-fam", "nar+wl-fam")}
+    score = {m: {h.record_id: h.score for h in r.hits} for m, r in runs.items()}
+    assert len(score["nar+wl-fam"]) == len(score["nar"]) > 40
+    for record_id, fused in score["nar+wl-fam"].items():
+        expected = (score["nar"][record_id] + score["wl-fam"][record_id]) / 2
+        assert fused == pytest.approx(expected, abs=2e-3)
+    assert "wl-fam" in runs["nar+wl-fam"].encoders["real"]
 
 
 def test_a_short_transformers_id_reads_its_base_model_from_the_workspace(catalog):
@@ -175,6 +186,7 @@ def test_bad_input_is_one_line(catalog, run_cli, tmp_path):
         (["-w", str(tmp_path / "missing"), "search", "timm:vgg11"], "no narbuild workspace"),
         (["-w", str(empty.root), "search", "timm:vgg11"], "no processed table"),
         (["-w", ws, "search", "timm:vgg11", "--method", "gcn"], "no gcn embeddings"),
+        (["-w", ws, "search", "timm:vgg11", "--method", "nar+gat"], "unknown method 'nar+gat'"),
         (["-w", str(unembedded.root), "search", "timm:vgg11", "--method", "nar"], "no embeddings"),
     ]
     for args, needle in cases:

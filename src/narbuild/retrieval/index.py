@@ -35,6 +35,14 @@ class VectorIndex:
     def dim(self) -> int:
         return self.exact.shape[1]
 
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """The float32 cosine of one query vector with every row (an exhaustive scan)."""
+        q = unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))[0]
+        if q.shape[0] != self.dim:
+            raise NarbuildError(f"query has {q.shape[0]} dimensions, the index {self.dim}",
+                                "embed the query with the encoder that made the index")
+        return self.exact @ q
+
     def search(self, query: np.ndarray, k: int = 10,
                candidates: int = 128) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best (scores, row indices) for one query vector, best first; ties keep

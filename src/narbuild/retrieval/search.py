@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from narbuild.encoder.wl import FUSION_WEIGHT
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
-from narbuild.retrieval.index import VectorIndex
+from narbuild.retrieval.index import VectorIndex, best
 from narbuild.retrieval.query import module_graph, query_graph
 from narbuild.retrieval.wl_index import WL_METHODS, WLIndex, load_wl_index
 from narbuild.workspace import Workspace, default_root
@@ -74,6 +75,11 @@ class _Dataset:
     encoder_id: str
     steps: int
     splitter: str
+    fused: str = ""
+    """The WL method whose cosine is averaged with the embeddings' (``nar+wl-fam``), if any."""
+    wl: WLIndex | None = None
+    wl_rows: np.ndarray | None = None
+    """The WL index row of each embedding row."""
 
 
 def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "real",
@@ -87,9 +93,10 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     Hugging Face ``config.json`` path, ``hf:ORG/NAME`` (needs the Hub) or ``file.py:factory``.
     ``dataset`` is ``real``, ``nas`` or ``all``. ``method`` is ``wl`` (the default: WL colour
     histograms, plain TF-IDF, training-free), ``wl-fam`` (colour presence weighted by an idf over
-    the catalog's families: the best family precision in ``bench/bench_search.py``, but blind to
-    depth, so a deeper relative can tie with the query itself), or the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
-    the query; ``checkpoint`` names that encoder if it is not where ``embed`` left it.
+    the catalog's families: blind to depth, so a deeper relative can tie with the query itself),
+    the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
+    the query, or such a method fused with a WL one (``nar+wl-fam``, eval's best ranking: the
+    two cosines averaged); ``checkpoint`` names that encoder if it is not where ``embed`` left it.
     ``on_progress`` hears about slow one-time steps (building a WL index).
     """
     if k < 1:
@@ -106,8 +113,9 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     for ds in datasets:
         if ds.index is None:  # WL: opened once the query is known to trace (a first build is slow)
             ds.index = load_wl_index(ws, ds.name, method, on_build=on_progress)
-            ds.encoder_id = (f"wl ({ds.index.rounds} rounds, training-free)" if method == "wl"
-                             else f"wl-fam ({ds.index.rounds} rounds, idf over the families)")
+            ds.encoder_id = _wl_name(method, ds.index)
+        if ds.fused:
+            _open_fused(ws, ds, on_progress)
     clock.lap("index")
     hits: list[tuple[float, int, _Dataset, dict[str, Any]]] = []
     summary: dict[str, Any] = {}
@@ -118,14 +126,21 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
         else:
             vector = _embed(record, ds, ws, checkpoint)
             clock.lap("embed")
-            scores, rows = ds.index.search(vector, k)
+            if ds.wl is not None:
+                fused = (FUSION_WEIGHT * ds.index.scores(vector)
+                         + (1 - FUSION_WEIGHT) * ds.wl.scores(record)[ds.wl_rows])
+                scores, rows = best(fused, np.arange(len(ds.index)), min(k, len(ds.index)))
+            else:
+                scores, rows = ds.index.search(vector, k)
         clock.lap("rank")
         hits += [(float(s), int(r), ds, record) for s, r in zip(scores, rows)]
         summary = summary or _query_summary(graph, origin, record)
     hits.sort(key=lambda h: -h[0])
     result = SearchResult(summary, _annotate(ws, hits[:k]),
                           {d.name: len(d.index) for d in datasets},
-                          {d.name: d.encoder_id for d in datasets})
+                          {d.name: d.encoder_id + (f" + {_wl_name(d.fused, d.wl)}, cosines "
+                                                   "averaged" if d.wl else "")
+                           for d in datasets})
     clock.lap("annotate")
     result.seconds = clock.laps
     return result
@@ -149,8 +164,28 @@ def _load_dataset(ws: Workspace, name: str, method: str) -> _Dataset:
     steps, splitter = int(processed["steps"][0].as_py()), processed["splitter"][0].as_py()
     if method in WL_METHODS:
         return _Dataset(name, None, method, steps, splitter)
-    index, encoder_id = _embedding_index(ws, name, method)
-    return _Dataset(name, index, encoder_id, steps, splitter)
+    learned, _, fused = method.partition("+")
+    if fused and (fused not in WL_METHODS or learned in WL_METHODS):
+        raise NarbuildError(f"unknown method {method!r}",
+                            "fuse an embedding method with wl or wl-fam, e.g. nar+wl-fam")
+    index, encoder_id = _embedding_index(ws, name, learned)
+    return _Dataset(name, index, encoder_id, steps, splitter, fused)
+
+
+def _wl_name(method: str, index: WLIndex) -> str:
+    return (f"wl ({index.rounds} rounds, training-free)" if method == "wl"
+            else f"wl-fam ({index.rounds} rounds, idf over the families)")
+
+
+def _open_fused(ws: Workspace, ds: _Dataset, on_progress: Callable[[str], None] | None) -> None:
+    """The WL side of a fused method, its rows lined up with the embeddings'."""
+    ds.wl = load_wl_index(ws, ds.name, ds.fused, on_build=on_progress)
+    position = {record_id: i for i, record_id in enumerate(ds.wl.ids)}
+    missing = [r for r in ds.index.ids if r not in position]
+    if missing:
+        raise NarbuildError(f"record {missing[0]} has an embedding but no processed row",
+                            "re-run `narbuild embed` after `narbuild preprocess`")
+    ds.wl_rows = np.array([position[r] for r in ds.index.ids], dtype=np.int64)
 
 
 def _embedding_index(ws: Workspace, name: str, method: str) -> tuple[VectorIndex, str]:

@@ -65,6 +65,10 @@ class WLIndex:
 
     def search(self, record: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` records closest to a processed record, as (cosines, rows)."""
+        return best(self.scores(record), np.arange(len(self)), min(k, len(self)))
+
+    def scores(self, record: dict[str, Any]) -> np.ndarray:
+        """The cosine of a processed record with every row."""
         ops, src = np.asarray(record["op_ids"]), np.asarray(record["edge_src"])
         counts, colours = colour_counts(ops, src, record["edge_dst"], np.array([len(ops)]),
                                         np.array([len(src)]), self.rounds)
@@ -77,8 +81,7 @@ class WLIndex:
         norm = np.linalg.norm(weights) or 1.0
         q = sp.csr_matrix((weights[known] / norm, (pos[known], np.zeros(known.sum(), int))),
                           shape=(len(self.features), 1))
-        scores = np.asarray((self.matrix @ q).todense()).ravel()
-        return best(scores, np.arange(len(self)), min(k, len(self)))
+        return np.asarray((self.matrix @ q).todense()).ravel()
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
