@@ -32,15 +32,13 @@ import torch
 from narbuild.encoder.data import Inputs, load_datasets, load_records
 from narbuild.encoder.metrics import KS, evaluate_vectors
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
-from narbuild.encoder.wl import fuse_with_wl, wl_family_tfidf, wl_tfidf
+from narbuild.encoder.wl import WL_METHODS, fuse_with_wl, wl_family_tfidf, wl_tfidf
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
 from narbuild.workspace import Workspace
 
 METHODS = ("nar", "gcn", "gat", "wl", "vae")
 ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft", "wl-fam", "nar-cl+wl", "nar-cl+wl-fam")
-WL_METHODS = ("wl", "wl-fam")
-"""Deterministic (one run, whatever the seeds): no weights are drawn at random."""
 METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
 
 
@@ -57,22 +55,29 @@ class Run:
 def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
                pretrained: Callable[[], torch.nn.Module] | None = None,
                trained: dict[tuple[str, int], tuple[Any, Run]] | None = None) -> Run:
-    """Train (unless training-free), embed every record, score the test queries. A fusion
-    (``nar-cl+wl``) reuses the vectors of its learned side from ``trained`` (per method and
-    seed) when an earlier run of the same ``inputs`` left them there."""
+    """Train (unless training-free), embed every record, score the test queries. Vectors are
+    kept in ``trained`` (per method and seed; a WL bag, being deterministic, once): a fusion
+    (``nar-cl+wl``) reuses those of both its sides when an earlier run of the same ``inputs``
+    left them there."""
     if method not in METHODS + ABLATIONS:
         raise NarbuildError(f"unknown method {method!r}", f"use {', '.join(METHODS + ABLATIONS)}")
-    learned, _, fused = method.partition("+")
     trained = {} if trained is None else trained
-    if (learned, cfg.seed) not in trained:
-        trained[learned, cfg.seed] = _embed(learned, inputs, cfg, device, pretrained)
-    vectors, run = trained[learned, cfg.seed]
+
+    def vectors(name: str) -> tuple[Any, Run]:
+        key = (name, 0 if name in WL_METHODS else cfg.seed)
+        if key not in trained:
+            trained[key] = _embed(name, inputs, cfg, device, pretrained)
+        return trained[key]
+
+    learned, _, fused = method.partition("+")
+    found, run = vectors(learned)
     if fused:
+        bag, bag_run = vectors(fused)
         start = time.perf_counter()
-        vectors = fuse_with_wl(vectors, wl_vectors(fused, inputs))
-        run = replace(run, embed_seconds=round(run.embed_seconds + time.perf_counter() - start,
-                                               2))
-    return replace(run, metrics=evaluate_vectors(vectors, inputs.records.labels,
+        found = fuse_with_wl(found, bag)
+        seconds = run.embed_seconds + bag_run.embed_seconds + time.perf_counter() - start
+        run = replace(run, embed_seconds=round(seconds, 2))
+    return replace(run, metrics=evaluate_vectors(found, inputs.records.labels,
                                                  inputs.records.test))
 
 

@@ -93,15 +93,26 @@ def idf_weights(counts: sp.csr_matrix, groups: np.ndarray | None = None) -> np.n
 FAMILY_ROUNDS = 2
 """WL rounds of :func:`wl_family_tfidf` (chosen on a validation split of the training records)."""
 
+WL_METHODS = {"wl": DEFAULT_ROUNDS, "wl-fam": FAMILY_ROUNDS}
+"""The WL bag methods (eval's and search's) and their rounds."""
+
 
 def wl_family_tfidf(graphs: GraphStore, labels: np.ndarray, fit: np.ndarray,
                     rounds: int = FAMILY_ROUNDS) -> sp.csr_matrix:
     """One unit row per graph: colour presence over rounds 0..``rounds``, weighted by the idf
     over the families (``labels``) of the ``fit`` rows (the training records)."""
     counts, _ = wl_counts(graphs, rounds)
+    return family_rows(counts, labels, fit)[0]
+
+
+def family_rows(counts: sp.csr_matrix, labels: np.ndarray, fit: np.ndarray
+                ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Colour presence rows weighted by the idf over the families of the ``fit`` rows, and that
+    idf (``counts`` are turned into presence in place)."""
     counts.data[:] = 1
     fit = np.asarray(fit, dtype=np.int64)
-    return tfidf_rows(counts, idf_weights(counts[fit], np.asarray(labels)[fit]))
+    idf = idf_weights(counts[fit], np.asarray(labels)[fit])
+    return tfidf_rows(counts, idf), idf
 
 
 def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-from narbuild.encoder.wl import FUSION_WEIGHT
+from narbuild.encoder.wl import FUSION_WEIGHT, WL_METHODS
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
 from narbuild.retrieval.index import VectorIndex, best
 from narbuild.retrieval.query import module_graph, query_graph
-from narbuild.retrieval.wl_index import WL_METHODS, WLIndex, load_wl_index
+from narbuild.retrieval.wl_index import WLIndex, load_wl_index
 from narbuild.workspace import Workspace, default_root
 
 _INFO = ["record_id", "model_ids", "fine_label", "fine_labels", "coarse_label", "params", "flops",

@@ -19,8 +19,9 @@ import scipy.sparse as sp
 
 from narbuild.encoder.wl import (
     DEFAULT_ROUNDS,
-    FAMILY_ROUNDS,
+    WL_METHODS,
     colour_counts,
+    family_rows,
     idf_weights,
     tfidf_rows,
     wl_counts,
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from narbuild.encoder.graphs import GraphStore
 
 FORMAT = 2
-WL_METHODS = {"wl": DEFAULT_ROUNDS, "wl-fam": FAMILY_ROUNDS}
-"""Search's WL methods and their rounds."""
 
 
 class WLIndex:
@@ -55,13 +54,14 @@ class WLIndex:
         """Plain TF-IDF rows (``wl``), or with ``families`` (one label per record) colour
         presence weighted by the idf over families (``wl-fam``)."""
         counts, features = wl_counts(graphs, rounds)
-        presence = families is not None
-        if presence:
-            counts.data[:] = 1
-        idf = idf_weights(counts, families)
-        groups = len(ids) if families is None else len(np.unique(families))
-        return cls(ids, tfidf_rows(counts, idf), features, idf, rounds,
-                   float(np.log(1 + groups) + 1), presence)
+        if families is None:
+            idf = idf_weights(counts)
+            matrix, groups = tfidf_rows(counts, idf), len(ids)
+        else:
+            matrix, idf = family_rows(counts, families, np.arange(len(ids)))
+            groups = len(np.unique(families))
+        return cls(ids, matrix, features, idf, rounds, float(np.log(1 + groups) + 1),
+                   families is not None)
 
     def search(self, record: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` records closest to a processed record, as (cosines, rows)."""
