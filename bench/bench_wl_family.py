@@ -23,24 +23,12 @@ import json
 import numpy as np
 import scipy.sparse as sp
 
-from narbuild.encoder.data import load_records, raw_graphs
+from narbuild.encoder.data import load_records, raw_graphs, validation_split
 from narbuild.encoder.metrics import evaluate_vectors
 from narbuild.encoder.wl import idf_weights, tfidf_rows, wl_counts
 from narbuild.workspace import Workspace
 
 TERMS = {"count": lambda x: x, "log": np.log1p, "presence": np.ones_like}
-
-
-def validation_split(train: np.ndarray, labels: np.ndarray, seed: int = 0,
-                     share: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, validation queries) among the training records."""
-    rng, held = np.random.default_rng(seed), []
-    for family in np.unique(labels[train]):
-        members = train[labels[train] == family]
-        if len(members) >= 3:
-            held.extend(rng.choice(members, max(1, round(share * len(members))), replace=False))
-    held = np.sort(np.array(held, dtype=np.int64))
-    return np.setdiff1d(train, held), held
 
 
 def bag(counts: sp.csr_matrix, term: str, fit: np.ndarray, labels: np.ndarray | None

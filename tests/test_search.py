@@ -89,15 +89,20 @@ def test_all_datasets_are_ranked_together(catalog, method):
         range(1, 71))
 
 
-def test_nar_plus_wl_fam_averages_the_two_cosines(catalog):
-    runs = {m: narbuild.search("timm:vit_tiny_patch16_224", k=500, workspace=catalog, method=m)
-            for m in ("nar", "wl-fam", "nar+wl-fam")}
+@pytest.mark.parametrize("dataset", ["real", "nas"])
+def test_nar_plus_wl_fam_weighs_the_two_cosines_per_dataset(catalog, dataset):
+    from narbuild.encoder.wl import fusion_weight
+
+    runs = {m: narbuild.search("timm:vit_tiny_patch16_224", k=500, workspace=catalog, method=m,
+                               dataset=dataset) for m in ("nar", "wl-fam", "nar+wl-fam")}
     score = {m: {h.record_id: h.score for h in r.hits} for m, r in runs.items()}
-    assert len(score["nar+wl-fam"]) == len(score["nar"]) > 40
+    assert len(score["nar+wl-fam"]) == len(score["nar"]) > 20
+    w = fusion_weight(dataset, "wl-fam")
     for record_id, fused in score["nar+wl-fam"].items():
-        expected = (score["nar"][record_id] + score["wl-fam"][record_id]) / 2
+        expected = w * score["nar"][record_id] + (1 - w) * score["wl-fam"][record_id]
         assert fused == pytest.approx(expected, abs=2e-3)
-    assert "wl-fam" in runs["nar+wl-fam"].encoders["real"]
+    assert f"weighted {w:g}:{1 - w:g}" in runs["nar+wl-fam"].encoders[dataset]
+    assert "wl-fam" in runs["nar+wl-fam"].encoders[dataset]
 
 
 def test_a_short_transformers_id_reads_its_base_model_from_the_workspace(catalog):

@@ -88,7 +88,7 @@ def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | No
 @click.option("--methods", default=DEFAULT_EVAL_METHODS, show_default=True,
               help="Comma list of nar, gcn, gat, wl, vae, the ablations nar-ce, nar-cl, "
                    "nar-nas, nar-ft, and ours: wl-fam (WL weighted by the training families), "
-                   "nar-cl+wl and nar-cl+wl-fam (cosines averaged).")
+                   "nar-cl+wl and nar-cl+wl-fam (cosines weighted).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma list of seeds.")
 @train_options
 @click.pass_obj

@@ -47,6 +47,11 @@ class Records:
         return len(self.record_ids)
 
     @property
+    def dataset(self) -> str:
+        """``real`` or ``nas`` (empty when there are no records)."""
+        return self.table["dataset"][0].as_py() if len(self) else ""
+
+    @property
     def train(self) -> np.ndarray:
         return np.flatnonzero(self.split == "train")
 
@@ -82,6 +87,20 @@ def load_datasets(ws: Workspace, names: Sequence[str],
 def load_records(ws: Workspace, dataset: str) -> Records:
     """The ``dataset`` (real | nas) records of the workspace's processed table."""
     return load_datasets(ws, [dataset], skip_missing=False)[dataset]
+
+
+def validation_split(train: np.ndarray, labels: np.ndarray, seed: int = 0,
+                     share: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, validation queries) cut from the training rows ``train``: ``share`` of each
+    family with at least 3 training records (at least 1, seeded) become validation queries.
+    Settings are chosen on them, never on the test queries."""
+    rng, held = np.random.default_rng(seed), []
+    for family in np.unique(labels[train]):
+        members = train[labels[train] == family]
+        if len(members) >= 3:
+            held.extend(rng.choice(members, max(1, round(share * len(members))), replace=False))
+    held_rows = np.sort(np.array(held, dtype=np.int64))
+    return np.setdiff1d(train, held_rows), held_rows
 
 
 def records_from_rows(rows: Sequence[dict[str, Any]]) -> Records:

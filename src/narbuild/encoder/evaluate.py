@@ -12,8 +12,9 @@ embed every record, and score the test queries with :mod:`narbuild.encoder.metri
   fine-tuned in stage 2 instead of frozen);
 * ``wl-fam`` (ours): WL colour presence weighted by an idf over the training families
   (:func:`narbuild.encoder.wl.wl_family_tfidf`; deterministic, no gradient training);
-* ``nar-cl+wl``, ``nar-cl+wl-fam`` (ours): NAR-CL's cosine and a WL cosine averaged
-  (:func:`narbuild.encoder.wl.fuse_with_wl`, weight fixed at 0.5).
+* ``nar-cl+wl``, ``nar-cl+wl-fam`` (ours): NAR-CL's cosine and a WL cosine, weighted
+  (:func:`narbuild.encoder.wl.fuse_with_wl`; 0.5 each unless a weight was chosen on a validation
+  split, :data:`narbuild.encoder.wl.FUSION_WEIGHTS`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ import torch
 from narbuild.encoder.data import Inputs, load_datasets, load_records
 from narbuild.encoder.metrics import KS, evaluate_vectors
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
-from narbuild.encoder.wl import WL_METHODS, fuse_with_wl, wl_family_tfidf, wl_tfidf
+from narbuild.encoder.wl import (
+    FUSION_WEIGHTS,
+    WL_METHODS,
+    fuse_with_wl,
+    fusion_weight,
+    wl_family_tfidf,
+    wl_tfidf,
+)
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
 from narbuild.workspace import Workspace
@@ -74,7 +82,7 @@ def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.devi
     if fused:
         bag, bag_run = vectors(fused)
         start = time.perf_counter()
-        found = fuse_with_wl(found, bag)
+        found = fuse_with_wl(found, bag, fusion_weight(inputs.records.dataset, fused))
         seconds = run.embed_seconds + bag_run.embed_seconds + time.perf_counter() - start
         run = replace(run, embed_seconds=round(seconds, 2))
     return replace(run, metrics=evaluate_vectors(found, inputs.records.labels,
@@ -170,7 +178,8 @@ def _protocol(cfg: TrainConfig, device: torch.device, seeds: Sequence[int]) -> d
     return {"split": "processed table's split column (0.9/0.1 stratified by fine label)",
             "relevant": "same fine label (nas: same edit-distance class)",
             "similarity": "cosine", "ks": list(KS), "seeds": list(seeds),
-            "device": str(device), "torch": torch.__version__, "config": cfg.as_dict()}
+            "device": str(device), "torch": torch.__version__, "config": cfg.as_dict(),
+            "fusion_weights": {f"{d} {m}": w for (d, m), w in FUSION_WEIGHTS.items()}}
 
 
 def summary(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:

@@ -123,7 +123,17 @@ def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
 
 
 FUSION_WEIGHT = 0.5
-"""Weight of the learned encoder's cosine in :func:`fuse_with_wl` (fixed a priori, not tuned)."""
+"""Weight of the learned encoder's cosine in :func:`fuse_with_wl` unless
+:data:`FUSION_WEIGHTS` holds a validated one (fixed a priori, not tuned)."""
+
+FUSION_WEIGHTS = {("real", "wl-fam"): 0.4, ("nas", "wl-fam"): 0.2}
+"""The encoder's weight in a fusion with a WL method, per dataset, chosen on a validation split
+cut from the training records (``bench/bench_fusion_weight.py``, ``bench/results/``)."""
+
+
+def fusion_weight(dataset: str, wl_method: str) -> float:
+    """The learned encoder's weight when fused with ``wl_method`` on ``dataset``."""
+    return FUSION_WEIGHTS.get((dataset, wl_method), FUSION_WEIGHT)
 
 
 def fuse_with_wl(vectors: np.ndarray, wl: sp.csr_matrix,

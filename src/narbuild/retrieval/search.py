@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-from narbuild.encoder.wl import FUSION_WEIGHT, WL_METHODS
+from narbuild.encoder.wl import WL_METHODS, fusion_weight
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
 from narbuild.retrieval.index import VectorIndex, best
@@ -76,7 +76,7 @@ class _Dataset:
     steps: int
     splitter: str
     fused: str = ""
-    """The WL method whose cosine is averaged with the embeddings' (``nar+wl-fam``), if any."""
+    """The WL method whose cosine is weighed with the embeddings' (``nar+wl-fam``), if any."""
     wl: WLIndex | None = None
     wl_rows: np.ndarray | None = None
     """The WL index row of each embedding row."""
@@ -96,7 +96,8 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     the catalog's families: blind to depth, so a deeper relative can tie with the query itself),
     the method of the workspace's embeddings (``nar``, ``gcn``, ...), whose encoder then embeds
     the query, or such a method fused with a WL one (``nar+wl-fam``, eval's best ranking: the
-    two cosines averaged); ``checkpoint`` names that encoder if it is not where ``embed`` left it.
+    two cosines weighted by :func:`narbuild.encoder.wl.fusion_weight`); ``checkpoint`` names
+    that encoder if it is not where ``embed`` left it.
     ``on_progress`` hears about slow one-time steps (building a WL index).
     """
     if k < 1:
@@ -127,8 +128,9 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
             vector = _embed(record, ds, ws, checkpoint)
             clock.lap("embed")
             if ds.wl is not None:
-                fused = (FUSION_WEIGHT * ds.index.scores(vector)
-                         + (1 - FUSION_WEIGHT) * ds.wl.scores(record)[ds.wl_rows])
+                w = fusion_weight(ds.name, ds.fused)
+                fused = (w * ds.index.scores(vector)
+                         + (1 - w) * ds.wl.scores(record)[ds.wl_rows])
                 scores, rows = best(fused, np.arange(len(ds.index)), min(k, len(ds.index)))
             else:
                 scores, rows = ds.index.search(vector, k)
@@ -139,11 +141,17 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     result = SearchResult(summary, _annotate(ws, hits[:k]),
                           {d.name: len(d.index) for d in datasets},
                           {d.name: d.encoder_id + (f" + {_wl_name(d.fused, d.wl)}, cosines "
-                                                   "averaged" if d.wl else "")
+                                                   f"weighted {_weights(d)}" if d.wl else "")
                            for d in datasets})
     clock.lap("annotate")
     result.seconds = clock.laps
     return result
+
+
+def _weights(ds: _Dataset) -> str:
+    """The fusion's weights, e.g. ``0.5:0.5`` (encoder : WL)."""
+    w = fusion_weight(ds.name, ds.fused)
+    return f"{w:g}:{1 - w:g}"
 
 
 def _names(dataset: str) -> list[str]:
