@@ -17,7 +17,13 @@ from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.data import load_records, motif_graphs, raw_graphs
 from narbuild.encoder.metrics import evaluate_vectors
 from narbuild.encoder.train import embed_nar
-from narbuild.encoder.wl import FUSION_WEIGHT, fuse_with_wl, wl_family_tfidf, wl_tfidf
+from narbuild.encoder.wl import (
+    FUSION_WEIGHTS,
+    fuse_with_wl,
+    fusion_weight,
+    wl_family_tfidf,
+    wl_tfidf,
+)
 from narbuild.workspace import Workspace
 
 
@@ -27,7 +33,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["real", "nas"])
     parser.add_argument("--out")
     args = parser.parse_args()
-    result: dict = {"fusion_weight": FUSION_WEIGHT}
+    result: dict = {"fusion_weights": {f"{d} {m}": w for (d, m), w in FUSION_WEIGHTS.items()}}
     for name in args.datasets:
         records = load_records(Workspace(args.workdir), name)
         model, meta = load_checkpoint(bundled_path(name))
@@ -36,8 +42,10 @@ def main() -> None:
         wl, fam = wl_tfidf(raw), wl_family_tfidf(raw, records.labels, records.train)
         scores = {method: evaluate_vectors(vectors, records.labels, records.test)
                   for method, vectors in (("nar-cl (bundled)", nar), ("wl", wl), ("wl-fam", fam),
-                                          ("nar-cl+wl", fuse_with_wl(nar, wl)),
-                                          ("nar-cl+wl-fam", fuse_with_wl(nar, fam)))}
+                                          ("nar-cl+wl",
+                                           fuse_with_wl(nar, wl, fusion_weight(name, "wl"))),
+                                          ("nar-cl+wl-fam",
+                                           fuse_with_wl(nar, fam, fusion_weight(name, "wl-fam"))))}
         result[name] = {"records": len(records), "queries": len(records.test),
                         "checkpoint": meta["hash"],
                         "metrics": {m: {k: round(v, 4) for k, v in s.items()}

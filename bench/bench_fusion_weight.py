@@ -12,8 +12,8 @@ Validation, with nothing fitted on the validation labels:
 Test: the bundled checkpoint and the idf over every training record; the test queries rank all
 records, as ``narbuild eval`` does. ``test_stage2_on_fit`` is the same with the validation model
 (stage 2 fitted on the fit records): the honest test figure when the workspace's split is not
-the one the bundled checkpoint was trained on (its data hash differs). The weight with the best validation MAP (mean of @20, @50 and
-@100) is chosen.
+the one the bundled checkpoint was trained on (its data hash differs). The weight with the best
+validation MAP (mean of @20, @50 and @100) is chosen.
 
     python bench/bench_fusion_weight.py --workdir WS [--dataset nas] [--device cpu]
         [--stage2 CHECKPOINT] [--out bench/results/fusion-weight-nas.json]
@@ -34,7 +34,7 @@ import torch
 
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
 from narbuild.encoder.data import NUM_OPS, load_records, motif_graphs, raw_graphs, validation_split
-from narbuild.encoder.metrics import KS, relevance, retrieval_metrics
+from narbuild.encoder.metrics import KS, rank_rows, relevance, retrieval_metrics
 from narbuild.encoder.models import NAREncoder
 from narbuild.encoder.train import TrainConfig, embed_nar, resolve_device, train_nar
 from narbuild.encoder.wl import wl_family_tfidf
@@ -67,10 +67,7 @@ def fused_metrics(nar: np.ndarray, fam, labels: np.ndarray, queries: np.ndarray,
         cos_nar = unit[torch.from_numpy(q)] @ unit.T
         cos_fam = torch.from_numpy((fam[q] @ fam.T).toarray().astype(np.float32))
         for i, w in enumerate(WEIGHTS):
-            sims = w * cos_nar + (1 - w) * cos_fam
-            sims[torch.arange(len(q)), torch.from_numpy(q)] = -torch.inf
-            ranked[i].append(torch.sort(sims, dim=1, descending=True, stable=True)
-                             .indices[:, :max(KS)].numpy())
+            ranked[i].append(rank_rows(w * cos_nar + (1 - w) * cos_fam, q, max(KS)))
     return [retrieval_metrics(*relevance(labels, queries, np.concatenate(r))) for r in ranked]
 
 

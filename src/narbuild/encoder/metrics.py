@@ -40,11 +40,17 @@ def cosine_topk(vectors: np.ndarray | sp.spmatrix, queries: np.ndarray, k: int,
             sims = torch.from_numpy((unit[q] @ unit.T).toarray().astype(np.float32))
         else:
             sims = unit[torch.from_numpy(q)] @ unit.T
-        sims[torch.arange(len(q)), torch.from_numpy(q)] = -torch.inf
-        # a stable sort keeps equal scores in index order (topk does not promise that)
-        out[start:start + chunk] = torch.sort(sims, dim=1, descending=True,
-                                              stable=True).indices[:, :k].numpy()
+        out[start:start + chunk] = rank_rows(sims, q, k)
     return out
+
+
+def rank_rows(sims: torch.Tensor, queries: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best columns of each row of ``sims`` (row i scores every record against
+    ``queries[i]``), the query itself excluded, ties broken by record index (``sims`` is
+    modified)."""
+    sims[torch.arange(len(queries)), torch.from_numpy(queries)] = -torch.inf
+    # a stable sort keeps equal scores in index order (topk does not promise that)
+    return torch.sort(sims, dim=1, descending=True, stable=True).indices[:, :k].numpy()
 
 
 def relevance(labels: np.ndarray, queries: np.ndarray, ranked: np.ndarray) -> tuple[np.ndarray,

@@ -21,7 +21,8 @@ _WIDTH = 44
                    "colour presence weighted by an idf over the catalog's families (blind to "
                    "depth); neither needs embeddings. nar, gcn, gat, vae: the workspace's "
                    "embeddings of that method, with its encoder. nar+wl-fam (or nar+wl): "
-                   "the two cosines weighted (NAR 0.4 on real, 0.2 on nas).")
+                   "the two cosines weighted per dataset (for wl-fam, as chosen on a validation split; "
+                   "the result names the weights).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="The encoder that made the embeddings, if not where `embed` left it.")
 @click.option("--json", "as_json", is_flag=True,
