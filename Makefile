@@ -35,4 +35,4 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) $(WORKDIR) .pytest_cache
+	rm -rf $(VENV) $(WORKDIR) $(WORKDIR)-release .pytest_cache

@@ -84,6 +84,8 @@ class FakeHub:
         self.requests: list[Request] = []
         self.page_size = page_size
         self.token: str | None = None  # when set, any other bearer token gets a 401
+        self.next_base: str | None = None  # where Link: rel="next" points (default: here)
+        self.echo_auth = False  # a 400 on the listing whose message repeats the credentials
         self._faults: dict[int, list[Any]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -186,6 +188,9 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 self._send(request, 401, b'{"error":"Invalid credentials in Authorization header"}',
                            {"X-Error-Message": "Invalid credentials in Authorization header"},
                            head)
+            elif parts.path == "/api/models" and not head and hub.echo_auth:
+                self._send(request, 400, b'{"error":"bad request"}',
+                           {"X-Error-Message": f"bad request with credentials {auth}"}, head)
             elif parts.path == "/api/models" and not head:
                 self._listing(request, query)
             elif match := _RESOLVE.match(request.path):
@@ -210,7 +215,8 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 nxt = {k: v for k, v in query.items() if k != "cursor"}
                 nxt["cursor"] = [str(offset + size)]
                 nxt["limit"] = [str(size)]
-                headers["Link"] = f'<{hub.url}/api/models?{urlencode(nxt, doseq=True)}>; rel="next"'
+                base = hub.next_base or hub.url
+                headers["Link"] = f'<{base}/api/models?{urlencode(nxt, doseq=True)}>; rel="next"'
             self._send(request, 200, body, headers, False)
 
         def _resolve(self, request: Request, match: re.Match, head: bool) -> None:

@@ -438,7 +438,7 @@ def test_crash_hang_and_memory_hog_become_error_rows(tmp_path):
     assert set(rows) == set(names) and summary.ok == 1 and summary.errors == 4
     assert rows["good"]["status"] == "ok" and rows["good"]["num_nodes"] > 0
     assert "timed out after 8 s" in rows["hangs"]["error"]
-    assert "worker crashed" in rows["crashes"]["error"]
+    assert "killed by SIGKILL" in rows["crashes"]["error"]
     assert "exceeded the memory limit of 1500 MiB" in rows["hogs"]["error"]
     assert "bad config" in rows["raises"]["error"]
 

@@ -7,25 +7,33 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import click
 
 from narbuild import __version__
-from narbuild.errors import NarbuildError
+from narbuild.errors import NarbuildError, redact, register_secret
 from narbuild.workspace import ENV_VAR, Workspace, default_root
 
 
 class Context:
     """Options shared by every subcommand."""
 
-    def __init__(self, workdir: str | None, as_json: bool, quiet: bool) -> None:
+    def __init__(self, workdir: str | None, as_json: bool, quiet: bool,
+                 wait: bool = False) -> None:
         self.workdir = workdir
         self.as_json = as_json
         self.quiet = quiet
+        self.wait = wait
 
-    def workspace(self, create: bool = False) -> Workspace:
-        return Workspace(self.workdir or default_root(), create=create)
+    def workspace(self, create: bool = False, writer: str | None = None) -> Workspace:
+        """The workspace; with ``writer`` (the command's name), held under the writer lock
+        until the command ends (a second writer fails at once, or waits with --wait)."""
+        ws = Workspace(self.workdir or default_root(), create=create)
+        if writer:
+            click.get_current_context().with_resource(ws.writer(writer, self.wait))
+        return ws
 
     def emit(self, summary: dict[str, Any], render: Callable[[dict[str, Any]], None]) -> None:
         """Print a command's summary: JSON on stdout with --json, else a human rendering."""
@@ -87,8 +95,12 @@ class _Pipeline(click.Group):
               help=f"Workspace folder holding every table [env {ENV_VAR}; default ./narbuild-data].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--wait", is_flag=True,
+              help="When another narbuild command is writing the workspace, wait for it to "
+                   "finish instead of failing.")
 @click.pass_context
-def cli(click_ctx: click.Context, workdir: str | None, as_json: bool, quiet: bool) -> None:
+def cli(click_ctx: click.Context, workdir: str | None, as_json: bool, quiet: bool,
+        wait: bool) -> None:
     """Build, embed and publish neural-architecture graphs for Neural Architecture Retrieval.
 
     \b
@@ -96,7 +108,7 @@ def cli(click_ctx: click.Context, workdir: str | None, as_json: bool, quiet: boo
       crawl -> trace -> preprocess -> embed -> eval -> push
       gen-nas (DARTS-space networks) feeds preprocess, embed and eval too.
     """
-    click_ctx.obj = Context(workdir, as_json, quiet)
+    click_ctx.obj = Context(workdir, as_json, quiet, wait)
 
 
 @cli.command()
@@ -117,7 +129,9 @@ def cli(click_ctx: click.Context, workdir: str | None, as_json: bool, quiet: boo
 @click.option("--trust-remote-code", is_flag=True,
               help="Allow listing torch-hub entry points and building models that run repo code.")
 @click.option("--token", default=None, envvar="HF_TOKEN", show_envvar=True,
-              help="Hugging Face token (never printed or stored).")
+              callback=lambda _c, _p, value: register_secret(value),
+              help="Hugging Face token (never printed or stored). Prefer HF_TOKEN or "
+                   "`hf auth login`: a --token value shows in the process list.")
 @click.pass_obj
 def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub_pipeline_tag,
           hub_sort, hub_search, repos, trust_remote_code, token) -> None:
@@ -137,7 +151,7 @@ def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub
                    "search": hub_search, "token": token, "limit": limit},
         "torch_hub": {"repos": list(repos), "trust_remote_code": trust_remote_code},
     }
-    ws = ctx.workspace(create=True)
+    ws = ctx.workspace(create=True, writer="crawl")
     with progress(ctx, "crawling") as advance:
         summary = run_crawl(ws, sources or OFFLINE_SOURCES, include, exclude, limit, task,
                             options, on_row=advance)
@@ -184,14 +198,14 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
       narbuild trace --model my_net.py:build          # uses example_inputs() if defined
     """
     if spec:
-        _trace_one(ctx, spec, out)
+        _trace_one(ctx, spec, out, timeout, memory_limit)
         return
     if out:
         raise click.UsageError("--out needs --model")
     from narbuild.crawler import select
     from narbuild.tracing import TraceOptions, trace_catalog
 
-    ws = ctx.workspace()
+    ws = ctx.workspace(writer="trace")
     ids = None
     if include or exclude:
         rows = ws.table("manifest").read(["model_id", "task"]).to_pylist()
@@ -219,23 +233,30 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
     ctx.emit(summary.as_dict(), render)
 
 
-def _trace_one(ctx: Context, spec: str, out: str | None) -> None:
-    from contextlib import redirect_stdout
+def _trace_one(ctx: Context, spec: str, out: str | None, timeout: float,
+               memory_limit: float) -> None:
+    """Trace one spec in an isolated worker (the user's code never runs in this process)."""
+    from narbuild.tracing import TraceOptions, trace_isolated
 
-    from narbuild.tracing import trace_spec
-
-    with redirect_stdout(sys.stderr):  # libraries may print; stdout carries our output
-        row = trace_spec(spec)
+    if out and not Path(out).resolve().parent.is_dir():
+        raise NarbuildError(f"cannot write {out}: the folder {Path(out).parent} does not exist",
+                            "create it first or pass another --out")
+    row = trace_isolated(spec, TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit))
     if row["status"] != "ok":
         raise NarbuildError(f"tracing {row['model_id']} failed: {row['error']}",
-                            "see the reason above; other specs still work")
+                            "raise --timeout or --memory-limit if the model is only large"
+                            if row["error"].startswith("TraceLimit") else
+                            "fix the model or its example inputs")
     graph = {k: row[k] for k in ("model_id", "nodes", "edge_src", "edge_dst", "num_nodes",
                                  "num_edges", "graph_hash", "flops", "macs", "params",
                                  "fallback", "device")}
     graph["inputs"] = json.loads(row["inputs"])
     if out:
-        with open(out, "w") as fh:
-            json.dump(graph, fh)
+        try:
+            Path(out).write_text(json.dumps(graph))
+        except OSError as exc:
+            raise NarbuildError(f"cannot write {out}: {exc.strerror or exc}",
+                                "pass another --out") from exc
 
     def render(g: dict[str, Any]) -> None:
         flops = ("FLOPs not measured" if g["flops"] is None else
@@ -254,13 +275,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="narbuild", standalone_mode=False)
     except NarbuildError as exc:
-        click.echo(f"narbuild: error: {exc}", err=True)
+        click.echo(f"narbuild: error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("narbuild: interrupted; rows already written are kept, re-run to resume",
                    err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = redact(exc.message)
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     # every method trained on this workspace's split; a quick CPU recipe (the full one: the
     # defaults, 512 dims and 3 seeds; bench/README.md has its figures on the whole catalog)
     _run(args.workdir, "eval", "--seeds", "0", "--dim", "32", "--epochs", "5", "--motif-epochs", "2")
-    _run(args.workdir, "push", "--local-dir", f"{args.workdir}/release", "--check")
+    # a release folder is narbuild's own and lies outside the workspace
+    release = str(Path(args.workdir).resolve().parent / f"{Path(args.workdir).name}-release")
+    _run(args.workdir, "push", "--local-dir", release, "--check")
     query = Path(args.workdir) / "my_resnet.py"
     query.write_text(QUERY)
     _run(args.workdir, "search", f"{query}:build", "-k", "5")  # WL, training-free

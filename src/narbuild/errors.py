@@ -23,3 +23,26 @@ class WorkspaceError(NarbuildError):
 
 class SourceUnavailableError(NarbuildError):
     """A model source cannot be reached (no network, Hub down)."""
+
+
+_SECRETS: set[str] = set()
+_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def register_secret(value: str | None) -> str | None:
+    """Remember a token so that :func:`redact` masks it in every message; returns it."""
+    if value and len(value) >= 6:
+        _SECRETS.add(value)
+    return value
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` on one line with every known token masked: ``secrets``, the tokens registered
+    with :func:`register_secret`, and those in ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN``."""
+    import os
+
+    text = " ".join(str(text).split())
+    known = {*_SECRETS, *(s for s in secrets if s), *(os.environ.get(v) for v in _TOKEN_VARS)}
+    for secret in sorted((s for s in known if s and len(s) >= 6), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -2,16 +2,26 @@
 
 A table is a folder of Parquet part files. Writers only ever *add* a part (written to a temporary
 name, then renamed), so a crash or SIGKILL never leaves a half-written row behind; readers merge
-the parts and keep the last row per key. :meth:`Table.compact` folds the parts into one file.
+the parts and keep the last row per key. :meth:`Table.compact` folds the parts into one file and
+:meth:`Table.replace` swaps a folder's rows for new ones; both make the new file visible and
+remove the old ones under an exclusive lock that every read holds shared, so a reader never
+sees half a replace.
+
+One process writes a workspace at a time: :meth:`Workspace.writer` holds an exclusive lock
+(``.narbuild-lock``, released by the kernel when the process ends, SIGKILL included); a second
+writer gets a one-line :class:`WorkspaceBusy` error naming the first, or waits for it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import json
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +31,13 @@ import pyarrow.parquet as pq
 from narbuild import schemas
 from narbuild.errors import WorkspaceError
 
+
+class WorkspaceBusy(WorkspaceError):
+    """Another process is writing the workspace."""
+
 MARKER = "narbuild-workspace.json"
+WRITER_LOCK = ".narbuild-lock"
+TABLES_LOCK = ".narbuild-tables.lock"
 ENV_VAR = "NARBUILD_HOME"
 DEFAULT_DIR = "narbuild-data"
 
@@ -77,6 +93,27 @@ class Workspace:
         schema, key = schemas.TABLES[name]
         return Table(self.root / name, name, schema, key)
 
+    @contextmanager
+    def writer(self, command: str, wait: bool = False) -> Iterator[None]:
+        """Hold the workspace's writer lock for ``command`` (re-entrant within a process).
+
+        Raises :class:`WorkspaceBusy` when another process holds it, unless ``wait``."""
+        key = os.path.realpath(self.root)
+        if key in _HELD:
+            _HELD[key][1] += 1
+            try:
+                yield
+            finally:
+                _HELD[key][1] -= 1
+            return
+        fd = _acquire(self.root / WRITER_LOCK, command, wait)
+        _HELD[key] = [fd, 1]
+        try:
+            yield
+        finally:
+            del _HELD[key]
+            os.close(fd)  # closing releases the lock
+
     def state_path(self, name: str) -> Path:
         """A JSON file for a stage's resumable state (e.g. a Hub listing cursor)."""
         (self.root / "state").mkdir(exist_ok=True)
@@ -127,7 +164,10 @@ class Table:
             raise WorkspaceError(f"the workspace has no {self.name} table yet",
                                  f"run the stage that writes it first ({_WRITER[self.name]})")
         wanted = None if columns is None else list(dict.fromkeys([*columns, self.key]))
-        tables = [self._read_part(p, wanted) for p in parts]
+        with _tables_lock(self.path.parent, exclusive=False):
+            tables = [self._read_part(p, wanted) for p in self.parts(subdir)]
+        if not tables:
+            return self.read(columns, subdir)  # emptied since listed: the one-line error
         merged = pa.concat_tables(tables)
         merged = _last_per_key(merged, self.key)
         return merged.select(columns) if columns else merged
@@ -153,12 +193,30 @@ class Table:
         if len(parts) <= 1:
             return
         merged = _last_per_key(pa.concat_tables([self._read_part(p) for p in parts]), self.key)
-        write_parquet_atomic(merged, folder / f"part-{_sortable_stamp()}.parquet")
-        for p in parts:
-            p.unlink()
+        self._swap(folder, merged, parts)
         for sub in sorted(folder.rglob("*"), reverse=True):
             if sub.is_dir() and not any(sub.iterdir()):
                 sub.rmdir()
+
+    def replace(self, rows: pa.Table, subdir: str = "") -> None:
+        """Make ``rows`` the only rows of the table (or of one sub-folder)."""
+        folder = self.path / subdir if subdir else self.path
+        folder.mkdir(parents=True, exist_ok=True)
+        self._swap(folder, rows, sorted(folder.glob("*.parquet")))
+
+    def _swap(self, folder: Path, table: pa.Table, old: list[Path]) -> None:
+        """Write ``table`` as a new part, then, under the exclusive tables lock, make it visible
+        and remove ``old``: a reader sees either the old parts or the new one."""
+        target = folder / f"part-{_sortable_stamp()}.parquet"
+        tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            _write_synced(table, tmp)
+            with _tables_lock(self.path.parent, exclusive=True):
+                os.replace(tmp, target)
+                for p in old:
+                    p.unlink(missing_ok=True)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _read_part(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         try:
@@ -201,6 +259,56 @@ class Table:
                               f"re-run {_WRITER[self.name]} into a new --workdir")
 
 
+_HELD: dict[str, list[int]] = {}
+"""Writer locks this process holds: workspace path -> [file descriptor, depth]."""
+
+
+def _acquire(path: Path, command: str, wait: bool) -> int:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot lock the workspace {path.parent}: {exc.strerror}",
+                             "pick a writable --workdir") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise WorkspaceBusy(f"the workspace {path.parent} is being written by {holder}",
+                            "wait for it to finish, or pass --wait to queue behind it") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command,
+                              "since": dt.datetime.now().isoformat(timespec="seconds")}).encode(),
+              0)
+    return fd
+
+
+def _holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"`narbuild {info['command']}` (pid {info['pid']}, since {info['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another narbuild process"
+
+
+@contextmanager
+def _tables_lock(root: Path, exclusive: bool) -> Iterator[None]:
+    """Shared for reads, exclusive while parts are swapped; no lock in a read-only workspace."""
+    try:
+        fd = os.open(root / TABLES_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:  # a file system without locks (some network mounts): go on unlocked
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
 _WRITER = {
     "manifest": "`narbuild crawl`",
     "graphs": "`narbuild trace`",
@@ -224,12 +332,16 @@ def write_parquet_atomic(table: pa.Table, target: Path) -> None:
     """Write ``table`` to ``target`` via a temporary file and a rename (never a partial file)."""
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        _write_synced(table, tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_synced(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="zstd")
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def write_text_atomic(path: Path, text: str) -> None:

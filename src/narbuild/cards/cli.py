@@ -13,7 +13,7 @@ import click
 
 from narbuild.cards.release import DEFAULT_LICENSE
 from narbuild.cards.shards import MAX_SHARD_BYTES
-from narbuild.errors import NarbuildError
+from narbuild.errors import NarbuildError, register_secret
 
 
 @click.command(name="push")
@@ -28,7 +28,9 @@ from narbuild.errors import NarbuildError
 @click.option("--dry-run", is_flag=True,
               help="List the operations a push would make; create and upload nothing.")
 @click.option("--token", default=None, envvar="HF_TOKEN", show_envvar=True,
-              help="Hugging Face write token (never printed or stored).")
+              callback=lambda _c, _p, value: register_secret(value),
+              help="Hugging Face write token (never printed or stored). Prefer HF_TOKEN or "
+                   "`hf auth login`: a --token value shows in the process list.")
 @click.option("--license", "license_", default=DEFAULT_LICENSE, show_default=True,
               help="Licence id for the card's header.")
 @click.option("--max-shard-mb", type=click.IntRange(min=1), default=MAX_SHARD_BYTES // 10**6,
@@ -81,7 +83,10 @@ def push(ctx: Any, local_dir: str | None, repo_id: str | None, private: bool, br
 def _stage(ctx: Any, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
     from narbuild.cards.release import stage_release
 
-    return stage_release(ctx.workspace(), folder, **options).as_dict()
+    summary = stage_release(ctx.workspace(), folder, **options).as_dict()
+    if summary["recovered"]:
+        click.echo(f"narbuild: {folder}: {summary['recovered']}", err=True)
+    return summary
 
 
 def _check(folder: Path, expected: dict[str, dict[str, int]]) -> dict[str, Any]:

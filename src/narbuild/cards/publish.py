@@ -37,7 +37,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from narbuild.cards.release import RELEASE_ENTRIES
 from narbuild.crawler.hf_hub import httpx, resolve_endpoint  # httpx: the Hub client's own
-from narbuild.errors import NarbuildError, SourceUnavailableError
+from narbuild.errors import NarbuildError, SourceUnavailableError, redact
 
 REPO_TYPE = "dataset"
 DEFAULT_BRANCH = "main"
@@ -319,6 +319,5 @@ def _first(exc: BaseException) -> str:
 
 
 def _scrub(text: str, token: str | None) -> str:
-    """``text`` with the token (if any) masked, and on one line."""
-    text = " ".join(str(text).split())
-    return text.replace(token, "***") if token else text
+    """``text`` with the token (and every other known one) masked, and on one line."""
+    return redact(text, token)

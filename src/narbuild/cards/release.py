@@ -17,9 +17,7 @@ gives byte-identical files and a re-push changes nothing.
 from __future__ import annotations
 
 import json
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from narbuild.cards.folder import MARKER, check_target, recover, staging, swap_in
 from narbuild.cards.shards import MAX_SHARD_BYTES, write_shards
 from narbuild.errors import NarbuildError
 from narbuild.workspace import Workspace
@@ -95,12 +94,14 @@ class ReleaseSummary:
     figures: list[str]
     files: dict[str, int]
     seconds: float
+    recovered: str | None = None  # what was repaired of an interrupted earlier run
 
     def as_dict(self) -> dict[str, Any]:
         return {"folder": str(self.folder),
                 "configs": {c.name: c.rows for c in self.configs},
                 "figures": self.figures, "files": self.files,
-                "bytes": sum(self.files.values()), "seconds": round(self.seconds, 2)}
+                "bytes": sum(self.files.values()), "seconds": round(self.seconds, 2),
+                "recovered": self.recovered}
 
 
 def stage_release(
@@ -117,8 +118,9 @@ def stage_release(
 
     Args:
         ws: the workspace.
-        out_dir: the folder; it must be new, empty, or an earlier release (which is replaced
-            only once the new one is complete).
+        out_dir: the folder; it must be new, empty, or an earlier release exactly as narbuild
+            wrote it (replaced only once the new one is complete), outside the workspace, and
+            writable (see :mod:`narbuild.cards.folder`).
         max_shard_bytes: upper bound of one Parquet file.
         eval_report: ``narbuild eval``'s report (its summary or details shape); by default the
             workspace's ``reports/eval-details.json`` or ``reports/eval.json`` when present.
@@ -131,29 +133,27 @@ def stage_release(
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    _check_target(out_dir)
+    recovered = recover(out_dir) if out_dir.parent.is_dir() else None
+    check_target(out_dir, ws.root)
     tables = load_tables(ws)
     report = eval_report if eval_report is not None else read_eval_report(ws)
-    tmp = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
     try:
-        tmp.mkdir(parents=True)
-        configs = _write_configs(tables, tmp, max_shard_bytes)
-        figures = make_figures(tables, tmp / "figures", max_points=map_points)
-        inputs = CardInputs(tables=tables, configs=configs, figures=figures, eval_report=report,
-                            repo_id=repo_id, license=license, map_points=map_points,
-                            max_shard_bytes=max_shard_bytes)
-        (tmp / "README.md").write_text(render_card(inputs), encoding="utf-8")
-        _replace(tmp, out_dir)
+        with staging(out_dir) as tmp:
+            configs = _write_configs(tables, tmp, max_shard_bytes)
+            figures = make_figures(tables, tmp / "figures", max_points=map_points)
+            inputs = CardInputs(tables=tables, configs=configs, figures=figures,
+                                eval_report=report, repo_id=repo_id, license=license,
+                                map_points=map_points, max_shard_bytes=max_shard_bytes)
+            (tmp / "README.md").write_text(render_card(inputs), encoding="utf-8")
+            swap_in(tmp, out_dir)
     except OSError as exc:
         raise NarbuildError(f"cannot write the release to {out_dir}: {exc.strerror or exc}",
                             "free some space or pass another --local-dir; the workspace and "
                             "any earlier release are untouched") from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     files = {p.relative_to(out_dir).as_posix(): p.stat().st_size
-             for p in sorted(out_dir.rglob("*")) if p.is_file()}
+             for p in sorted(out_dir.rglob("*")) if p.is_file() and p.name != MARKER}
     return ReleaseSummary(out_dir, configs, [f.path for f in figures], files,
-                          time.perf_counter() - start)
+                          time.perf_counter() - start, recovered)
 
 
 def load_tables(ws: Workspace) -> dict[str, pa.Table]:
@@ -222,30 +222,3 @@ def _write_config(spec: ConfigSpec, table: pa.Table, root: Path,
         release.rows[split] = part.num_rows
         release.files[split] = [p.relative_to(root).as_posix() for p in paths]
     return release if release.rows else None
-
-
-def _check_target(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NarbuildError(f"{out_dir} is a file, not a folder", "pass another --local-dir")
-    if out_dir.is_dir():
-        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in RELEASE_ENTRIES)
-        if foreign:
-            raise NarbuildError(
-                f"{out_dir} is not empty and is not a narbuild release (it holds {foreign[0]})",
-                "pass a new or empty folder with --local-dir")
-
-
-def _replace(new: Path, out_dir: Path) -> None:
-    """Put the finished release at ``out_dir``, removing an earlier one only afterwards."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-        out_dir.rename(old)
-    try:
-        new.rename(out_dir)
-    except OSError:
-        if old is not None:
-            old.rename(out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from huggingface_hub import constants, hf_hub_download
 from huggingface_hub.errors import (
@@ -33,7 +33,7 @@ from huggingface_hub.utils import tqdm as hf_tqdm
 
 from narbuild.crawler import CHECKPOINT
 from narbuild.crawler.base import manifest_row
-from narbuild.errors import NarbuildError, SourceUnavailableError
+from narbuild.errors import NarbuildError, SourceUnavailableError, redact
 from narbuild.workspace import Workspace, load_state, save_state
 
 try:  # huggingface_hub 2.x talks through httpx2, 1.x through httpx
@@ -120,14 +120,18 @@ def _crawl(
     known = _known_rows(ws)
     headers = build_hf_headers(token=token)
     while url is not None:
-        response = _get_page(url, params, headers, endpoint)
+        response = _get_page(url, params, headers, endpoint, token)
         models = _page_models(response, endpoint)
         if limit is not None:
             models = models[: max(limit - listed, 0)]
         for info in models:
             yield _model_row(info, endpoint, token, known)
         listed += len(models)
-        url, params, page = _next_page(response), None, page + 1
+        try:
+            url, params, page = _next_page(response, endpoint), None, page + 1
+        except SourceUnavailableError:
+            yield CHECKPOINT  # keep this page's rows; the cursor stays where it was
+            raise
         if limit is not None and listed >= limit:
             url = None
         yield CHECKPOINT  # the consumer writes this page's rows before we move the cursor
@@ -145,7 +149,8 @@ def _start(
 
     The saved cursor of the same query (endpoint and filters) wins; else page 1.
     """
-    if cursor.get("signature") == signature and cursor.get("next"):
+    if cursor.get("signature") == signature and same_host(cursor.get("next"),
+                                                          signature["endpoint"]):
         return cursor["next"], None, int(cursor.get("listed", 0)), int(cursor.get("page", 1))
     first = f"{signature['endpoint']}/api/models"
     return first, _params(signature, limit), 0, 1
@@ -165,7 +170,16 @@ def _params(query: dict[str, Any], limit: int | None) -> dict[str, Any]:
     return params
 
 
-def _get_page(url: str, params: dict | None, headers: dict, endpoint: str) -> httpx.Response:
+def same_host(url: Any, endpoint: str) -> bool:
+    """Whether ``url`` is on the endpoint's scheme, host and port (where a token may go)."""
+    if not isinstance(url, str) or not url:
+        return False
+    a, b = urlsplit(url), urlsplit(endpoint)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+
+def _get_page(url: str, params: dict | None, headers: dict, endpoint: str,
+              token: str | None = None) -> httpx.Response:
     """GET one listing page, retrying 429/5xx; every failure becomes one user-facing line."""
     try:
         response = http_backoff("GET", url, params=params, headers=headers, timeout=_TIMEOUT,
@@ -178,7 +192,7 @@ def _get_page(url: str, params: dict | None, headers: dict, endpoint: str) -> ht
             f"the Hugging Face Hub at {endpoint} stopped answering while listing models "
             f"({type(exc).__name__})", "re-run the crawl: it resumes from the saved page") from exc
     except HfHubHTTPError as exc:
-        raise _listing_error(exc, endpoint) from exc
+        raise _listing_error(exc, endpoint, token) from exc
     return response
 
 
@@ -189,7 +203,7 @@ def unreachable(endpoint: str, exc: BaseException) -> SourceUnavailableError:
         _OFFLINE_HINT)
 
 
-def _listing_error(exc: HfHubHTTPError, endpoint: str) -> NarbuildError:
+def _listing_error(exc: HfHubHTTPError, endpoint: str, token: str | None) -> NarbuildError:
     status = exc.response.status_code if exc.response is not None else None
     if status == 401:
         return NarbuildError(f"the Hugging Face Hub at {endpoint} rejected the token "
@@ -197,7 +211,7 @@ def _listing_error(exc: HfHubHTTPError, endpoint: str) -> NarbuildError:
                              "check --token / HF_TOKEN or the token saved by `hf auth login`")
     if status == 400:
         return NarbuildError(f"the Hugging Face Hub at {endpoint} refused the listing query "
-                             f"(400 Bad Request: {_first_line(exc.server_message)})",
+                             f"(400 Bad Request: {redact(_first_line(exc.server_message), token)})",
                              "check --hub-sort, --hub-library, --hub-pipeline-tag")
     if status == 429:
         return SourceUnavailableError(
@@ -221,10 +235,19 @@ def _page_models(response: httpx.Response, endpoint: str) -> list[dict[str, Any]
     return [m for m in models if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
-def _next_page(response: httpx.Response) -> str | None:
-    """The ``rel="next"`` URL of the Link header, made absolute; None on the last page."""
+def _next_page(response: httpx.Response, endpoint: str) -> str | None:
+    """The ``rel="next"`` URL of the Link header, made absolute; None on the last page. A next
+    page on another host is refused: the token would be sent there."""
     nxt = response.links.get("next", {}).get("url")
-    return urljoin(str(response.url), nxt) if nxt else None
+    if not nxt:
+        return None
+    url = urljoin(str(response.url), nxt)
+    if not same_host(url, endpoint):
+        raise SourceUnavailableError(
+            f"the Hub at {endpoint} pointed its next listing page to another host "
+            f"({urlsplit(url).netloc or url[:60]}); narbuild does not follow it, so the token "
+            "is not sent there", "check HF_ENDPOINT; the pages read so far are kept")
+    return url
 
 
 def _known_rows(ws: Workspace) -> dict[str, dict[str, Any]]:

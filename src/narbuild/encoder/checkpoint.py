@@ -86,14 +86,59 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
                             "retrain it with `narbuild embed --train`")
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     meta["hash"] = hashlib.sha256(data).hexdigest()[:16]
-    model = build_model(meta["method"], len(meta["label_names"]), TrainConfig(**meta["config"]))
-    result = model.load_state_dict(payload["state_dict"], strict=False)
-    mismatched = [k for k in result.missing_keys if not k.startswith("context.")]
-    if mismatched or result.unexpected_keys:
+    cfg = _checked_config(path, meta)
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise _broken(path, "its weights are not a dict of tensors")
+    with torch.device("meta"):  # check the shapes before allocating anything
+        shapes = {k: tuple(v.shape) for k, v in
+                  build_model(meta["method"], len(meta["label_names"]), cfg).state_dict().items()
+                  if not k.startswith("context.")}
+    missing = [k for k in shapes if k not in state]
+    unexpected = [k for k in state if k not in shapes]
+    wrong = [k for k in shapes if k in state and tuple(state[k].shape) != shapes[k]]
+    if missing or unexpected or wrong:
         raise NarbuildError(f"{path}'s weights do not fit a {meta['method']} encoder "
-                            f"({len(mismatched)} missing, {len(result.unexpected_keys)} unexpected)",
+                            f"({len(missing)} missing, {len(unexpected)} unexpected, "
+                            f"{len(wrong)} of another shape)",
                             "retrain it with `narbuild embed --train`")
+    model = build_model(meta["method"], len(meta["label_names"]), cfg)
+    model.load_state_dict(state, strict=False)
     return model.eval(), meta
+
+
+MAX_DIM, MAX_LAYERS = 8192, 64
+"""Largest sizes a checkpoint may declare (the bundled ones use 512 and 3)."""
+
+
+def _checked_config(path: Path, meta: dict[str, Any]) -> TrainConfig:
+    """The checkpoint's training config, its method and label names, checked field by field."""
+    if meta.get("method") not in METHODS:
+        raise _broken(path, f"unknown method {meta.get('method')!r}")
+    labels = meta.get("label_names")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise _broken(path, "label_names is not a list of names")
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise _broken(path, "its config is not a dict")
+    known = TrainConfig.__dataclass_fields__
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise _broken(path, f"its config has unknown keys ({', '.join(map(str, unknown))})")
+    cfg = TrainConfig(**config)
+    for name, limit in (("dim", MAX_DIM), ("layers", MAX_LAYERS)):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+            raise _broken(path, f"its {name} is {value!r}, outside 1..{limit}")
+    if not isinstance(cfg.dropout, (int, float)) or not 0 <= cfg.dropout < 1:
+        raise _broken(path, f"its dropout is {cfg.dropout!r}, outside [0, 1)")
+    return cfg
+
+
+def _broken(path: Path, why: str) -> NarbuildError:
+    return NarbuildError(f"{path} is not a usable narbuild encoder checkpoint: {why}",
+                         "pass a file written by `narbuild embed --train`, or omit "
+                         "--checkpoint to use the bundled encoder")
 
 
 def build_model(method: str, num_classes: int, cfg: TrainConfig) -> torch.nn.Module:

@@ -68,8 +68,8 @@ def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | No
 
     if save_checkpoint and not train:
         raise NarbuildError("--save-checkpoint needs --train", "add --train")
-    summary = run(ctx.workspace(), dataset, method, train, checkpoint, save_checkpoint,
-                  _config(seed, **kw), kw["device"])
+    summary = run(ctx.workspace(writer="embed"), dataset, method, train, checkpoint,
+                  save_checkpoint, _config(seed, **kw), kw["device"])
 
     def render(s: dict[str, Any]) -> None:
         for name, d in s["datasets"].items():

@@ -39,7 +39,7 @@ def gen_nas(ctx: Any, count: int, classes: int, seed: int, depth: int, radius: i
     """
     from narbuild.nasgen.dataset import write
 
-    ws = ctx.workspace(create=True)
+    ws = ctx.workspace(create=True, writer="gen-nas")
     summary = write(ws, count=count, classes=classes, seed=seed, depth=depth, radius=radius,
                     pool=pool)
     ctx.emit(summary, _render)

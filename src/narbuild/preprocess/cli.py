@@ -35,7 +35,7 @@ def preprocess(ctx: Any, dataset: str, steps: int, splitter: str, seed: int, wor
     from narbuild.cli import progress
     from narbuild.preprocess.pipeline import preprocess as run
 
-    ws = ctx.workspace()
+    ws = ctx.workspace(writer="preprocess")
     with progress(ctx, "preprocessing") as advance:
         summary = run(ws, dataset, steps, splitter, seed, workers, on_graph=advance)
 

@@ -187,9 +187,10 @@ def preprocess(ws: Workspace, dataset: str = "real", steps: int = DEFAULT_STEPS,
         wanted = tuple(d for d in DATASETS if ws.table("graphs" if d == "real" else "nas").exists())
         if not wanted:
             ws.table("graphs").read()  # raises the usual "no graphs table yet" error
-    for name in wanted:
-        summary.datasets[name] = _preprocess_dataset(ws, name, steps, splitter, seed, workers,
-                                                     on_graph)
+    with ws.writer("preprocess"):
+        for name in wanted:
+            summary.datasets[name] = _preprocess_dataset(ws, name, steps, splitter, seed,
+                                                         workers, on_graph)
     summary.seconds = round(time.perf_counter() - start, 2)
     return summary
 
@@ -226,7 +227,7 @@ def _preprocess_dataset(ws: Workspace, dataset: str, steps: int, splitter: str, 
     for r, s in zip(records, splits):
         r["split"] = s
     arrow = _to_arrow(records, results, names, steps, splitter)
-    _replace(ws, dataset, arrow)
+    ws.table("processed").replace(arrow, subdir=dataset)
     stats = _stats(status, sizes, reps, results, records, names)
     stats["seconds"] = round(time.perf_counter() - start, 2)
     stats["seconds_graphs"] = round(read_s, 2)
@@ -326,18 +327,6 @@ def _to_arrow(records: list[dict[str, Any]], results: list[dict[str, Any]], name
               else pa.array(columns[f.name], type=f.type) for f in schemas.PROCESSED]
     arrays = [a.cast(f.type) for a, f in zip(arrays, schemas.PROCESSED)]
     return pa.Table.from_arrays(arrays, schema=schemas.PROCESSED)
-
-
-def _replace(ws: Workspace, dataset: str, arrow: pa.Table) -> None:
-    """Make ``arrow`` the dataset's part of the processed table: the new file is written
-    (atomically) before the old ones are removed."""
-    table = ws.table("processed")
-    folder = table.path / dataset
-    old = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    new = table.append(arrow, subdir=dataset)
-    for part in old:
-        if part != new:
-            part.unlink()
 
 
 def _stats(status: list[str], sizes: np.ndarray, reps: list[list[int]],

@@ -27,9 +27,13 @@ _WIDTH = 44
               help="The encoder that made the embeddings, if not where `embed` left it.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the results as a JSON list (rank, model_id, family, score, ...).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=180.0, show_default=True,
+              help="Seconds the query's trace may take (it runs in a separate process).")
+@click.option("--memory-limit", type=click.FloatRange(min=256), default=3072.0,
+              show_default=True, help="MiB the query's trace process may hold.")
 @click.pass_obj
 def search(ctx, query: str, k: int, dataset: str, method: str, checkpoint: str | None,
-           as_json: bool) -> None:
+           as_json: bool, timeout: float, memory_limit: float) -> None:
     """Find the workspace's architectures most similar to QUERY.
 
     \b
@@ -38,10 +42,12 @@ def search(ctx, query: str, k: int, dataset: str, method: str, checkpoint: str |
       hf:ORG/NAME (needs the Hub) | path/to/file.py:factory (uses example_inputs() if defined)
     """
     from narbuild.retrieval.search import search as run
+    from narbuild.tracing import TraceOptions
 
     quiet = ctx.quiet or ctx.as_json or as_json
     result = run(query, k=k, dataset=dataset, workspace=ctx.workspace(), method=method,
                  checkpoint=checkpoint,
+                 limits=TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit),
                  on_progress=None if quiet else lambda line: click.echo(line, err=True))
     if as_json or ctx.as_json:
         click.echo(json.dumps([vars(hit) for hit in result.hits], indent=2))

@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import sys
-from contextlib import redirect_stdout
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,9 +25,10 @@ _GRAPH_FIELDS = ("model_id", "nodes", "edge_src", "edge_dst", "flops", "params",
 _LIBRARIES = ("torch", "torchvision", "timm", "transformers")
 
 
-def query_graph(ws: Workspace, spec: str) -> tuple[dict[str, Any], str]:
+def query_graph(ws: Workspace, spec: str, limits: Any = None) -> tuple[dict[str, Any], str]:
     """The traced graph of ``spec`` and where it came from (``workspace``, ``cache`` or
-    ``traced``); a failed trace raises a one-line error."""
+    ``traced``: in an isolated worker under ``limits``, a :class:`TraceOptions`); a failed
+    trace raises a one-line error."""
     known = _workspace_graph(ws, spec)
     if known is not None:
         return known, "workspace"
@@ -41,7 +40,7 @@ def query_graph(ws: Workspace, spec: str) -> tuple[dict[str, Any], str]:
                 return graph, "cache"
         except (OSError, ValueError):  # a torn or foreign file: trace again, overwrite it
             pass
-    graph = trace_query(spec)
+    graph = trace_query(spec, limits)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(graph))
@@ -50,13 +49,13 @@ def query_graph(ws: Workspace, spec: str) -> tuple[dict[str, Any], str]:
     return graph, "traced"
 
 
-def trace_query(spec: str) -> dict[str, Any]:
-    """Trace a spec with the dataset's tracer; the graph fields of its graphs row."""
-    from narbuild.tracing import trace_spec
+def trace_query(spec: str, limits: Any = None) -> dict[str, Any]:
+    """Trace a spec with the dataset's tracer, in an isolated worker process under ``limits``
+    (a :class:`narbuild.tracing.TraceOptions`; the trace defaults when None): the graph fields
+    of its graphs row."""
+    from narbuild.tracing import trace_isolated
 
-    with redirect_stdout(sys.stderr):  # libraries may print; stdout carries the results
-        row = trace_spec(spec)
-    return _ok_graph(row)
+    return _ok_graph(trace_isolated(spec, limits))
 
 
 def module_graph(module: Any, example_inputs: Any = None) -> dict[str, Any]:

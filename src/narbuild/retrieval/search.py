@@ -22,6 +22,7 @@ from narbuild.preprocess.pipeline import DATASETS
 from narbuild.retrieval.index import VectorIndex, best
 from narbuild.retrieval.query import module_graph, query_graph
 from narbuild.retrieval.wl_index import WLIndex, load_wl_index
+from narbuild.tracing.runner import TraceOptions
 from narbuild.workspace import Workspace, default_root
 
 _INFO = ["record_id", "model_ids", "fine_label", "fine_labels", "coarse_label", "params", "flops",
@@ -85,7 +86,8 @@ class _Dataset:
 def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "real",
            workspace: str | Path | Workspace | None = None, method: str = "wl",
            checkpoint: str | Path | None = None,
-           on_progress: Callable[[str], None] | None = None) -> SearchResult:
+           on_progress: Callable[[str], None] | None = None,
+           limits: TraceOptions | None = None) -> SearchResult:
     """Rank the workspace's records by similarity to ``query``.
 
     ``query`` is an ``nn.Module`` (traced with ``example_inputs``, or inputs inferred as
@@ -98,7 +100,8 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     the query, or such a method fused with a WL one (``nar+wl-fam``, eval's best ranking: the
     two cosines weighted by :func:`narbuild.encoder.wl.fusion_weight`); ``checkpoint`` names
     that encoder if it is not where ``embed`` left it.
-    ``on_progress`` hears about slow one-time steps (building a WL index).
+    ``on_progress`` hears about slow one-time steps (building a WL index). A spec query is
+    traced in an isolated worker under ``limits`` (time and memory; the trace defaults).
     """
     if k < 1:
         raise NarbuildError(f"k must be at least 1, got {k}", "ask for -k 10, say")
@@ -107,7 +110,7 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     datasets = [_load_dataset(ws, name, method) for name in _names(dataset)]
     clock.lap("index")
     if isinstance(query, str):
-        graph, origin = query_graph(ws, query)
+        graph, origin = query_graph(ws, query, limits)
     else:
         graph, origin = module_graph(query, example_inputs), "traced"
     clock.lap("trace")

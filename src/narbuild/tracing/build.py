@@ -13,6 +13,7 @@ from torch.overrides import TorchFunctionMode
 
 from narbuild.errors import NarbuildError
 from narbuild.tracing import inputs as make
+from narbuild.tracing.core import cast_inputs
 
 
 @dataclass
@@ -60,7 +61,7 @@ def build(source: str, config: dict[str, Any], device: str = "meta",
     built.model.eval()
     if dtype != torch.float32:
         built.model.to(dtype)
-        built.inputs = _cast_inputs(built.inputs, dtype)
+        built.inputs = cast_inputs(built.inputs, dtype)
     if device == "meta":
         built.inputs = to_device(built.inputs, "meta")
     return built
@@ -280,19 +281,26 @@ def to_device(inputs, device):
     return tuple(move(v) for v in inputs)
 
 
-def _cast_inputs(inputs, dtype):
-    def cast(v):
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            return v.detach().to(dtype).requires_grad_(v.requires_grad)
-        return v
-    if isinstance(inputs, dict):
-        return {k: cast(v) for k, v in inputs.items()}
-    return tuple(cast(v) for v in inputs)
+def check_local_architecture(name: Any) -> str:
+    """A timm architecture name that builds from this machine alone; ``hf-hub:`` and
+    ``local-dir:`` names (timm would fetch or read a config, sending the Hub token) are
+    refused."""
+    if not isinstance(name, str) or not name:
+        raise NarbuildError(f"invalid timm architecture {name!r}",
+                            "name a timm architecture, e.g. resnet50")
+    prefix = name.split(":", 1)[0] if ":" in name else ""
+    if prefix:
+        raise NarbuildError(f"the config names the timm architecture {name!r}, which timm "
+                            f"would load through {prefix}: (the Hub or another folder)",
+                            "name a timm architecture such as resnet50, or trace the Hub "
+                            f"model by id, hf:{name.split(':', 1)[1]} (needs the network)")
+    return name
 
 
 def _timm(config: dict[str, Any], step: str) -> Built:
     import timm
 
+    check_local_architecture(config["architecture"])
     cfg = config.get("pretrained_cfg", {})
     model = timm.create_model(config["architecture"], pretrained=False,
                               num_classes=cfg.get("num_classes", 1000))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,13 +93,66 @@ def _on_meta(model: torch.nn.Module) -> bool:
     return first is not None and first.is_meta
 
 
-def trace_module(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
+NEEDS_BF16 = re.compile(r"BFloat16|bfloat16|Float16|Half")
+"""Failures that a bfloat16 build fixes (mixture-of-experts grouped matmul on meta)."""
+
+
+def trace_module(model: torch.nn.Module, inputs: tuple | dict, *,
+                 fallbacks: bool = True) -> TraceResult:
     """Run ``model`` once on ``inputs`` and return its autograd operator graph and figures.
 
     The model and inputs may live on the meta device (no memory for weights) or the CPU; the
     graph is the same either way because attention runs on PyTorch's math path everywhere.
     ``inputs`` is a tuple of positional arguments or a dict of keyword arguments.
+
+    With ``fallbacks``, a meta model that fails takes the catalog ladder's meta steps that
+    apply to a module already built: ``meta-bf16`` when a kernel wants bfloat16 (the module is
+    cast for the run and cast back after), then ``meta-nonzero`` when it selects by value
+    (every selection taken; FLOPs left None). ``result.extra["step"]`` names the step taken.
     """
+    try:
+        return _trace_once(model, inputs)
+    except Exception as exc:
+        if not fallbacks or not _on_meta(model):
+            raise
+        first = exc
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    bf16 = bool(NEEDS_BF16.search(str(first))) and dtype == torch.float32
+    if bf16:
+        model.to(torch.bfloat16)
+    try:
+        cast = cast_inputs(inputs, torch.bfloat16) if bf16 else inputs
+        try:
+            if not bf16:
+                raise first
+            result, step = _trace_once(model, cast), "meta-bf16"
+        except Exception as exc:
+            if "nonzero" not in str(exc):
+                raise
+            from torch.fx.experimental import _config
+
+            with _config.patch(meta_nonzero_assume_all_nonzero=True):
+                result, step = _trace_once(model, cast), "meta-nonzero"
+            result.flops = None
+    finally:
+        if bf16:
+            model.to(dtype)  # free on meta: no values to lose
+    result.extra["step"] = step
+    return result
+
+
+def cast_inputs(inputs: tuple | dict, dtype: torch.dtype) -> tuple | dict:
+    """``inputs`` with every floating tensor cast to ``dtype``."""
+    def cast(v):
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            return v.detach().to(dtype).requires_grad_(v.requires_grad)
+        return v
+    if isinstance(inputs, dict):
+        return {k: cast(v) for k, v in inputs.items()}
+    return tuple(cast(v) for v in inputs)
+
+
+def _trace_once(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
     start = time.perf_counter()
     counter = flop_counter()
     on_meta = _on_meta(model)

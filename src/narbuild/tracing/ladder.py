@@ -57,7 +57,7 @@ import torch
 
 from narbuild import __version__
 from narbuild.tracing.build import Built, build, literals_on_host
-from narbuild.tracing.core import TraceResult, count_params, trace_module
+from narbuild.tracing.core import NEEDS_BF16, TraceResult, count_params, trace_module
 from narbuild.tracing.inputs import NotApplicable, alternative_inputs
 
 CPU_PARAM_BUDGET = 200_000_000
@@ -90,8 +90,6 @@ _NEEDS_VALUES = re.compile(
 _SHAPE_MISMATCH = re.compile(
     r"shape|size|[Dd]imension|broadcast|reduction dim|unpack|channel|Expected \d+D|"
     r"normalized_shape|too small")
-# Failures that a bfloat16 build can fix.
-_NEEDS_BF16 = re.compile(r"BFloat16|bfloat16|Float16|Half")
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
@@ -127,7 +125,7 @@ def _applies(name: str, source: str, errors: list[str], build_failed: bool,
     if name == "meta":
         return True
     if name == "meta-bf16":
-        return moe or any(_NEEDS_BF16.search(e) for e in errors)
+        return moe or any(NEEDS_BF16.search(e) for e in errors)
     if name == "meta-init":
         return build_failed  # the constructor itself needed values
     if name == "alt-inputs":
@@ -181,7 +179,7 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
             if name == "meta-nonzero":
                 return _trace_all_selected(built), name, built.attention
             with literals_on_host() if step == "meta-constants" else contextlib.nullcontext():
-                result = trace_module(built.model, built.inputs)
+                result = trace_module(built.model, built.inputs, fallbacks=False)
             return result, name, built.attention
         except NotApplicable:
             continue
@@ -197,7 +195,7 @@ def _trace_alternatives(built: Built) -> TraceResult:
     failures = []
     for layout, inputs in alternative_inputs(built.inputs, getattr(built.model, "config", None)):
         try:
-            return trace_module(built.model, inputs)
+            return trace_module(built.model, inputs, fallbacks=False)
         except Exception as exc:  # noqa: BLE001 - try the next layout
             failures.append(f"{layout}: {one_line(exc, 120)}")
     if not failures:
@@ -210,7 +208,7 @@ def _trace_all_selected(built: Built) -> TraceResult:
     from torch.fx.experimental import _config
 
     with _config.patch(meta_nonzero_assume_all_nonzero=True):
-        result = trace_module(built.model, built.inputs)
+        result = trace_module(built.model, built.inputs, fallbacks=False)
     result.flops = None
     return result
 

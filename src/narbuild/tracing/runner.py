@@ -1,7 +1,11 @@
-"""Trace many manifest rows in isolated, reused worker processes.
+"""Trace models in isolated, reused worker processes: the one runner for every model build.
 
-Each model runs in a worker process with a time and a memory limit; a crash, hang or
-out-of-memory becomes an error row and a fresh worker takes over. Workers are reused across
+Each model runs in a worker process with a time and a memory limit; a crash, hang,
+out-of-memory or exit of the model's code becomes an error row that says what happened, and a
+fresh worker takes over. Workers die with their parent (a parent-death signal), so a killed run
+leaves no process behind. :func:`trace_catalog` runs the manifest through a pool;
+:func:`trace_isolated` runs one spec (a registry id, a config.json, or a user's
+``file.py:factory``, whose code then never runs in the caller's process). Workers are reused across
 models (imports cost seconds, a model costs ~0.5 s) and replaced every ``recycle_every`` models.
 Results are written in small atomic Parquet parts, so a run killed at any point (SIGKILL
 included) resumes where it stopped, with no lost and no duplicated rows.
@@ -39,6 +43,7 @@ class TraceOptions:
     retry_errors: bool = False
     recycle_every: int = 200
     flush_every: int = 25
+    memory_check_s: float = 1.0  # how often a busy worker's memory is read (~15 ms a read)
 
 
 @dataclass
@@ -75,31 +80,82 @@ def shard_dir(options: TraceOptions) -> str:
 # ---------------------------------------------------------------- worker side
 
 
-def _worker_main(conn: Connection) -> None:
-    """Worker loop: receive manifest rows, send graphs rows, until told to stop (None)."""
+def _worker_main(conn: Connection, parent_pid: int, catalog: bool) -> None:
+    """Worker loop: receive jobs, send graphs rows, until told to stop (None).
+
+    A job is a manifest row, or ``{"model_id", "spec"}`` for :func:`trace_isolated`."""
+    _die_with_parent(parent_pid)
+    _drop_inherited_locks()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    _silence_stdout()  # libraries print (transformers' docstring checks); stdout is the user's
+    # libraries print (transformers' docstring checks): stdout is the user's, so a catalog
+    # run drops it; one model's prints (a user's factory) go to stderr
+    _redirect_stdout(os.devnull if catalog else None)
     import torch
 
     torch.set_num_threads(1)
-    from narbuild.tracing.ladder import trace_manifest_row
     from narbuild.tracing.metakernels import pin_native_meta_kernels
 
     pin_native_meta_kernels()
-    _quiet_libraries()
+    if catalog:
+        _quiet_libraries()
     while True:
-        row = conn.recv()
-        if row is None:
+        job = conn.recv()
+        if job is None:
             return
-        result = trace_manifest_row(row)
+        result = _run_job(job)
         result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         conn.send(result)
         if resident_mb(os.getpid()) > TRIM_ABOVE_MB:
             _release_memory()
 
 
-MEMORY_CHECK_S = 1.0
-"""How often the parent reads a busy worker's memory."""
+def _run_job(job: dict) -> dict:
+    """Trace one job into a graphs row; the model's code exiting becomes an error row too.
+    A spec that is wrong (no such file, no such id) comes back as ``narbuild_error``."""
+    from narbuild.tracing.ladder import graphs_row, one_line, trace_manifest_row
+
+    start = time.perf_counter()
+    try:
+        if "spec" not in job:
+            return trace_manifest_row(job)
+        from narbuild.tracing.spec import trace_spec
+
+        return trace_spec(job["spec"])
+    except NarbuildError as exc:
+        return {"narbuild_error": [exc.message, exc.hint]}
+    except SystemExit as exc:
+        reason = f"ModelExit: the model's code called sys.exit({exc.code!r})"
+    except Exception as exc:  # noqa: BLE001 - a bad model must not end the worker
+        reason = one_line(exc)
+    return graphs_row(job["model_id"], job.get("config_hash"), error=reason,
+                      seconds=time.perf_counter() - start)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this worker when its parent dies (a SIGKILL'd trace leaves no
+    worker waiting on a dead pipe); exit at once if the parent is already gone."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pipe's EOF still ends an idle worker
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _drop_inherited_locks() -> None:
+    """Close the workspace lock files a forked worker inherited (the parent keeps the locks)."""
+    from narbuild.workspace import _HELD
+
+    for fd, _ in list(_HELD.values()):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
 TRIM_ABOVE_MB = 1536.0
 """A worker resident in more than this after a model hands its freed heap back."""
 
@@ -141,14 +197,18 @@ def resident_mb(pid: int) -> float:
     return 0.0
 
 
-def _silence_stdout() -> None:
-    """Point this process's stdout at /dev/null, so --json output stays parseable."""
+def _redirect_stdout(path: str | None) -> None:
+    """Point this process's stdout at ``path`` (None: at stderr), so --json output stays
+    parseable."""
     import sys
 
     sys.stdout.flush()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+    if path is None:
+        os.dup2(2, 1)
+        return
+    fd = os.open(path, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.close(fd)
 
 
 def _quiet_libraries() -> None:
@@ -185,9 +245,11 @@ def _preload() -> None:
 
 
 class _Worker:
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx, catalog: bool = True) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.catalog = catalog
+        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), catalog),
+                                daemon=True)
         self.proc.start()
         child.close()
         self.row: dict | None = None
@@ -255,8 +317,14 @@ def trace_catalog(
     model_ids: Iterable[str] | None = None,
     on_result: Callable[[dict], None] | None = None,
 ) -> TraceSummary:
-    """Trace every manifest row of this shard that is not traced yet into the graphs table."""
-    options = options or TraceOptions()
+    """Trace every manifest row of this shard that is not traced yet into the graphs table
+    (under the workspace's writer lock: two runs never trace the same models twice)."""
+    with workspace.writer("trace"):
+        return _trace_catalog(workspace, options or TraceOptions(), model_ids, on_result)
+
+
+def _trace_catalog(workspace: Workspace, options: TraceOptions, model_ids: Iterable[str] | None,
+                   on_result: Callable[[dict], None] | None) -> TraceSummary:
     if not 0 <= options.shard < options.num_shards:
         raise NarbuildError(f"--shard {options.shard} is outside 0..{options.num_shards - 1}",
                             "pass 0 <= --shard < --num-shards")
@@ -320,14 +388,32 @@ def error_kind(error: str) -> str:
     return re.sub(r"\d+", "N", first)[:90]
 
 
+def trace_isolated(spec: str, options: TraceOptions | None = None) -> dict[str, Any]:
+    """Trace one spec (see :func:`narbuild.tracing.trace_spec`) in a worker process under
+    ``options``' time and memory limits; its graphs row, an error row when the model failed,
+    hung, ran out of memory or ended the process. A spec that names nothing traceable raises
+    the :class:`NarbuildError` the worker met."""
+    rows: list[dict] = []
+    job = {"model_id": spec, "config_hash": None, "spec": spec}
+    options = options or TraceOptions()
+    single = TraceOptions(workers=1, timeout_s=options.timeout_s,
+                          memory_limit_mb=options.memory_limit_mb, memory_check_s=0.2)
+    _run_pool([job], single, rows.append, TraceSummary(), catalog=False)
+    row = rows[0]
+    if "narbuild_error" in row:
+        raise NarbuildError(*row["narbuild_error"])
+    return row
+
+
 def _run_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], None],
-              summary: TraceSummary) -> None:
+              summary: TraceSummary, catalog: bool = True) -> None:
     if not todo:
         return
-    _preload()
+    if catalog:
+        _preload()
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     queue = list(reversed(todo))
-    workers = [_Worker(ctx) for _ in range(min(options.workers, len(todo)))]
+    workers = [_Worker(ctx, catalog) for _ in range(min(options.workers, len(todo)))]
     try:
         for w in workers:
             w.send(queue.pop())
@@ -359,19 +445,18 @@ def _poll(w: _Worker, ready: bool, options: TraceOptions, record, summary, ctx,
             result = w.conn.recv()
         except (EOFError, OSError):
             w.proc.join(timeout=5)
-            code = w.proc.exitcode
-            failure = (f"worker crashed (exit {code}{', killed by the OOM killer?' if code == -9 else ''})")
+            failure = exit_reason(w.proc.exitcode)
         else:
             summary.traced += 1
             w.row, w.served = None, w.served + 1
             record(result)
             if w.served >= options.recycle_every:
                 w.stop()
-                return _Worker(ctx)
+                return _Worker(ctx, w.catalog)
             return w
     elif time.monotonic() - w.started > options.timeout_s:
         failure = f"timed out after {options.timeout_s:.0f} s (a hang or a very large model)"
-    elif time.monotonic() - w.checked >= MEMORY_CHECK_S:  # reading smaps costs ~15 ms
+    elif time.monotonic() - w.checked >= options.memory_check_s:
         w.checked = time.monotonic()
         held = w.private_mb()
         summary.peak_worker_private_mb = max(summary.peak_worker_private_mb, round(held, 1))
@@ -383,11 +468,25 @@ def _poll(w: _Worker, ready: bool, options: TraceOptions, record, summary, ctx,
     w.kill()
     if "memory limit" in failure and w.served and not row.get(_FRESH_RETRY):
         queue.append({**row, _FRESH_RETRY: True})
-        return _Worker(ctx)
+        return _Worker(ctx, w.catalog)
     summary.traced += 1
-    record(graphs_row(row["model_id"], row["config_hash"], error=f"TraceLimit: {failure}",
+    kind = "TraceLimit" if "limit" in failure or "timed out" in failure else "WorkerExit"
+    record(graphs_row(row["model_id"], row["config_hash"], error=f"{kind}: {failure}",
                       seconds=time.monotonic() - w.started))
-    return _Worker(ctx)
+    return _Worker(ctx, w.catalog)
+
+
+def exit_reason(code: int | None) -> str:
+    """What a worker's exit status says, in words."""
+    if code is None:
+        return "the worker process stopped answering"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        why = {"SIGKILL": " (out of memory? the OOM killer sends it)",
+               "SIGSEGV": " (a crash in native code)", "SIGABRT": " (an abort in native code)"}
+        return f"the worker process was killed by {name}{why.get(name, '')}"
+    return (f"the model's code ended the worker process with exit status {code} "
+            "(os._exit, or a crash in native code)")
 
 
 _FRESH_RETRY = "_fresh_worker_retry"

@@ -42,6 +42,10 @@ def _config_json_row(path: Path) -> dict[str, Any]:
     if not isinstance(cfg, dict) or not (cfg.get("model_type") or cfg.get("architecture")):
         raise NarbuildError(f"{path} has no model_type (transformers) or architecture (timm)",
                             "pass a Hugging Face config.json")
+    if "architecture" in cfg:
+        from narbuild.tracing.build import check_local_architecture
+
+        check_local_architecture(cfg["architecture"])
     return manifest_row("hf-hub", path.stem if path.stem != "config" else path.parent.name or "config",
                         {"repo_id": None, "library": None, "config": cfg}, id_prefix="file",
                         model_type=cfg.get("model_type"), architectures=cfg.get("architectures"))
