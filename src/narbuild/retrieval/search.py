@@ -22,7 +22,7 @@ from narbuild.preprocess.pipeline import DATASETS
 from narbuild.retrieval.index import VectorIndex, best
 from narbuild.retrieval.query import module_graph, query_graph
 from narbuild.retrieval.wl_index import WLIndex, load_wl_index
-from narbuild.tracing.runner import TraceOptions
+from narbuild.tracing.workers import TraceOptions
 from narbuild.workspace import Workspace, default_root
 
 _INFO = ["record_id", "model_ids", "fine_label", "fine_labels", "coarse_label", "params", "flops",

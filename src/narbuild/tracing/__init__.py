@@ -13,7 +13,7 @@ _EXPORTS = {
     "TraceResult": "core", "trace_module": "core",
     "OpGraph": "graph", "remove_ops": "graph", "walk_autograd": "graph",
     "TraceOptions": "runner", "TraceSummary": "runner", "trace_catalog": "runner",
-    "trace_isolated": "runner",
+    "trace_isolated": "workers",
     "trace_spec": "spec",
 }
 __all__ = ["OpGraph", "TraceOptions", "TraceResult", "TraceSummary", "remove_ops",

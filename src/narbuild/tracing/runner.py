@@ -1,70 +1,25 @@
-"""Trace models in isolated, reused worker processes: the one runner for every model build.
+"""``narbuild trace``: the manifest through a pool of isolated workers into the graphs table.
 
-Each model runs in a worker process with a time and a memory limit; a crash, hang,
-out-of-memory or exit of the model's code becomes an error row that says what happened, and a
-fresh worker takes over. Workers die with their parent (a parent-death signal), so a killed run
-leaves no process behind. :func:`trace_catalog` runs the manifest through a pool;
-:func:`trace_isolated` runs one spec (a registry id, a config.json, or a user's
-``file.py:factory``, whose code then never runs in the caller's process). Workers are reused across
-models (imports cost seconds, a model costs ~0.5 s) and replaced every ``recycle_every`` models.
-Results are written in small atomic Parquet parts, so a run killed at any point (SIGKILL
-included) resumes where it stopped, with no lost and no duplicated rows.
+:func:`trace_catalog` plans what is left to trace (rows already traced, and twins with the same
+config hash, are not traced again), runs it through :mod:`narbuild.tracing.workers` and writes
+results in small atomic Parquet parts, so a run killed at any point (SIGKILL included) resumes
+where it stopped, with no lost and no duplicated rows. ``--shard i --num-shards n`` splits the
+catalog with one folder and a ``_SUCCESS`` marker per shard.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
-import os
-import resource
-import signal
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from typing import Any
 
 from narbuild.errors import NarbuildError
-from narbuild.tracing.ladder import graphs_row
+from narbuild.tracing.workers import TraceOptions, TraceSummary, run_pool
 from narbuild.workspace import Table, Workspace
 
+__all__ = ["TraceOptions", "TraceSummary", "error_kind", "plan", "shard_of", "trace_catalog"]
+
 DONE_MARKER = "_SUCCESS"
-
-
-@dataclass
-class TraceOptions:
-    """How a catalog trace runs."""
-
-    workers: int = max(1, os.cpu_count() or 1)
-    timeout_s: float = 180.0
-    memory_limit_mb: float = 3072.0  # a worker's private memory (see :func:`private_mb`)
-    shard: int = 0
-    num_shards: int = 1
-    retry_errors: bool = False
-    recycle_every: int = 200
-    flush_every: int = 25
-    memory_check_s: float = 1.0  # how often a busy worker's memory is read (~15 ms a read)
-
-
-@dataclass
-class TraceSummary:
-    """What a trace run did."""
-
-    traced: int = 0
-    cached: int = 0
-    skipped: int = 0
-    ok: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-    models_per_minute: float = 0.0
-    peak_worker_rss_mb: float = 0.0  # resident, the pages shared with the parent included
-    peak_worker_private_mb: float = 0.0  # the worker's own pages, as the memory limit counts
-    shard: str = ""
-    fallbacks: dict[str, int] = field(default_factory=dict)
-    top_errors: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def shard_of(model_id: str, num_shards: int) -> int:
@@ -75,210 +30,6 @@ def shard_of(model_id: str, num_shards: int) -> int:
 
 def shard_dir(options: TraceOptions) -> str:
     return f"shard-{options.shard:05d}-of-{options.num_shards:05d}"
-
-
-# ---------------------------------------------------------------- worker side
-
-
-def _worker_main(conn: Connection, parent_pid: int, catalog: bool) -> None:
-    """Worker loop: receive jobs, send graphs rows, until told to stop (None).
-
-    A job is a manifest row, or ``{"model_id", "spec"}`` for :func:`trace_isolated`."""
-    _die_with_parent(parent_pid)
-    _drop_inherited_locks()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    # libraries print (transformers' docstring checks): stdout is the user's, so a catalog
-    # run drops it; one model's prints (a user's factory) go to stderr
-    _redirect_stdout(os.devnull if catalog else None)
-    import torch
-
-    torch.set_num_threads(1)
-    from narbuild.tracing.metakernels import pin_native_meta_kernels
-
-    pin_native_meta_kernels()
-    if catalog:
-        _quiet_libraries()
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
-        result = _run_job(job)
-        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        conn.send(result)
-        if resident_mb(os.getpid()) > TRIM_ABOVE_MB:
-            _release_memory()
-
-
-def _run_job(job: dict) -> dict:
-    """Trace one job into a graphs row; the model's code exiting becomes an error row too.
-    A spec that is wrong (no such file, no such id) comes back as ``narbuild_error``."""
-    from narbuild.tracing.ladder import graphs_row, one_line, trace_manifest_row
-
-    start = time.perf_counter()
-    try:
-        if "spec" not in job:
-            return trace_manifest_row(job)
-        from narbuild.tracing.spec import trace_spec
-
-        return trace_spec(job["spec"])
-    except NarbuildError as exc:
-        return {"narbuild_error": [exc.message, exc.hint]}
-    except SystemExit as exc:
-        reason = f"ModelExit: the model's code called sys.exit({exc.code!r})"
-    except Exception as exc:  # noqa: BLE001 - a bad model must not end the worker
-        reason = one_line(exc)
-    return graphs_row(job["model_id"], job.get("config_hash"), error=reason,
-                      seconds=time.perf_counter() - start)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to kill this worker when its parent dies (a SIGKILL'd trace leaves no
-    worker waiting on a dead pipe); exit at once if the parent is already gone."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the pipe's EOF still ends an idle worker
-        pass
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _drop_inherited_locks() -> None:
-    """Close the workspace lock files a forked worker inherited (the parent keeps the locks)."""
-    from narbuild.workspace import _HELD
-
-    for fd, _ in list(_HELD.values()):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    _HELD.clear()
-
-
-TRIM_ABOVE_MB = 1536.0
-"""A worker resident in more than this after a model hands its freed heap back."""
-
-
-def _release_memory() -> None:
-    """Collect garbage and return freed heap pages (glibc keeps them otherwise), so the next
-    model starts from a low resident size."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def private_mb(pid: int) -> float:
-    """Memory a process holds on its own, in MiB: its private pages. A forked worker shares the
-    parent's pages (torch, transformers and timm, imported once) until it writes to them; those
-    are not its cost. Resident memory where /proc has no smaps_rollup."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            return sum(int(line.split()[1]) for line in fh
-                       if line.startswith(("Private_Clean:", "Private_Dirty:"))) / 1024
-    except (OSError, ValueError):
-        return resident_mb(pid)
-
-
-def resident_mb(pid: int) -> float:
-    """Resident memory of a process in MiB, shared pages included (0 where /proc cannot tell)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _redirect_stdout(path: str | None) -> None:
-    """Point this process's stdout at ``path`` (None: at stderr), so --json output stays
-    parseable."""
-    import sys
-
-    sys.stdout.flush()
-    if path is None:
-        os.dup2(2, 1)
-        return
-    fd = os.open(path, os.O_WRONLY)
-    os.dup2(fd, 1)
-    os.close(fd)
-
-
-def _quiet_libraries() -> None:
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.disable(logging.CRITICAL)  # library chatter; failures are recorded in the rows
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
-
-
-def _preload() -> None:
-    """Import the heavy libraries once in the parent so forked workers start in milliseconds.
-
-    The imported objects (some 400k) are then frozen out of the garbage collector: a full
-    collection in a worker no longer walks them (0.4 s each time otherwise), and forked workers
-    keep sharing their pages instead of copying them when the collector touches them."""
-    import gc
-
-    import timm  # noqa: F401
-    import torch  # noqa: F401
-    import torchvision  # noqa: F401
-    import transformers  # noqa: F401
-
-    import narbuild.tracing.ladder  # noqa: F401
-
-    gc.collect()
-    gc.freeze()
-
-
-class _Worker:
-    def __init__(self, ctx, catalog: bool = True) -> None:
-        self.conn, child = ctx.Pipe()
-        self.catalog = catalog
-        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), catalog),
-                                daemon=True)
-        self.proc.start()
-        child.close()
-        self.row: dict | None = None
-        self.started = self.checked = 0.0
-        self.served = 0
-
-    def send(self, row: dict) -> None:
-        self.row, self.started = row, time.monotonic()
-        self.conn.send(row)
-
-    def private_mb(self) -> float:
-        return private_mb(self.proc.pid)
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(timeout=5)
-        self.conn.close()
-
-    def stop(self) -> None:
-        try:
-            self.conn.send(None)
-            self.proc.join(timeout=5)
-        except (BrokenPipeError, OSError):
-            pass
-        self.kill()
-
-
-# ---------------------------------------------------------------- parent side
 
 
 def plan(workspace: Workspace, options: TraceOptions, model_ids: set[str] | None = None,
@@ -349,7 +100,7 @@ def _trace_catalog(workspace: Workspace, options: TraceOptions, model_ids: Itera
             if "twin" not in row:
                 summary.cached += 1
                 record(row)
-        _run_pool(todo, options, record, summary)
+        run_pool(todo, options, record, summary)
         for row in copies:  # twins traced in this run
             if "twin" in row:
                 summary.cached += 1
@@ -386,110 +137,6 @@ def error_kind(error: str) -> str:
     first = error.split(" | ")[0]
     first = re.sub(r"^[\w-]+: (?=\w+(Error|Exception|Limit|NotImplemented))", "", first)
     return re.sub(r"\d+", "N", first)[:90]
-
-
-def trace_isolated(spec: str, options: TraceOptions | None = None) -> dict[str, Any]:
-    """Trace one spec (see :func:`narbuild.tracing.trace_spec`) in a worker process under
-    ``options``' time and memory limits; its graphs row, an error row when the model failed,
-    hung, ran out of memory or ended the process. A spec that names nothing traceable raises
-    the :class:`NarbuildError` the worker met."""
-    rows: list[dict] = []
-    job = {"model_id": spec, "config_hash": None, "spec": spec}
-    options = options or TraceOptions()
-    single = TraceOptions(workers=1, timeout_s=options.timeout_s,
-                          memory_limit_mb=options.memory_limit_mb, memory_check_s=0.2)
-    _run_pool([job], single, rows.append, TraceSummary(), catalog=False)
-    row = rows[0]
-    if "narbuild_error" in row:
-        raise NarbuildError(*row["narbuild_error"])
-    return row
-
-
-def _run_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], None],
-              summary: TraceSummary, catalog: bool = True) -> None:
-    if not todo:
-        return
-    if catalog:
-        _preload()
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    queue = list(reversed(todo))
-    workers = [_Worker(ctx, catalog) for _ in range(min(options.workers, len(todo)))]
-    try:
-        for w in workers:
-            w.send(queue.pop())
-        busy = list(workers)
-        while busy:
-            ready = wait([w.conn for w in busy], timeout=0.25)
-            for w in list(busy):
-                replacement = _poll(w, w.conn in ready, options, record, summary, ctx, queue)
-                if replacement is not w or w.row is None:
-                    busy.remove(w)
-                    workers[workers.index(w)] = replacement
-                    if queue:
-                        replacement.send(queue.pop())
-                        busy.append(replacement)
-    finally:
-        for w in workers:
-            w.stop()
-
-
-def _poll(w: _Worker, ready: bool, options: TraceOptions, record, summary, ctx,
-          queue: list[dict]) -> _Worker:
-    """Collect a result or enforce the limits; return the worker to use next.
-
-    A model that exceeds the memory limit in a worker that traced others first is tried once
-    more in a fresh worker (what earlier models left on the heap counts against the limit)."""
-    failure = None
-    if ready:
-        try:
-            result = w.conn.recv()
-        except (EOFError, OSError):
-            w.proc.join(timeout=5)
-            failure = exit_reason(w.proc.exitcode)
-        else:
-            summary.traced += 1
-            w.row, w.served = None, w.served + 1
-            record(result)
-            if w.served >= options.recycle_every:
-                w.stop()
-                return _Worker(ctx, w.catalog)
-            return w
-    elif time.monotonic() - w.started > options.timeout_s:
-        failure = f"timed out after {options.timeout_s:.0f} s (a hang or a very large model)"
-    elif time.monotonic() - w.checked >= options.memory_check_s:
-        w.checked = time.monotonic()
-        held = w.private_mb()
-        summary.peak_worker_private_mb = max(summary.peak_worker_private_mb, round(held, 1))
-        if held > options.memory_limit_mb:
-            failure = f"exceeded the memory limit of {options.memory_limit_mb:.0f} MiB"
-    if failure is None:
-        return w
-    row = w.row
-    w.kill()
-    if "memory limit" in failure and w.served and not row.get(_FRESH_RETRY):
-        queue.append({**row, _FRESH_RETRY: True})
-        return _Worker(ctx, w.catalog)
-    summary.traced += 1
-    kind = "TraceLimit" if "limit" in failure or "timed out" in failure else "WorkerExit"
-    record(graphs_row(row["model_id"], row["config_hash"], error=f"{kind}: {failure}",
-                      seconds=time.monotonic() - w.started))
-    return _Worker(ctx, w.catalog)
-
-
-def exit_reason(code: int | None) -> str:
-    """What a worker's exit status says, in words."""
-    if code is None:
-        return "the worker process stopped answering"
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        why = {"SIGKILL": " (out of memory? the OOM killer sends it)",
-               "SIGSEGV": " (a crash in native code)", "SIGABRT": " (an abort in native code)"}
-        return f"the worker process was killed by {name}{why.get(name, '')}"
-    return (f"the model's code ended the worker process with exit status {code} "
-            "(os._exit, or a crash in native code)")
-
-
-_FRESH_RETRY = "_fresh_worker_retry"
 
 
 class _Writer:
