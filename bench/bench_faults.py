@@ -4,6 +4,7 @@ through the `narbuild` CLI in fresh processes, against the code under ``--src``.
     git worktree add /tmp/before 04742bc
     python bench/bench_faults.py --src /tmp/before/src --label before --out bench/results/faults.json
     python bench/bench_faults.py --src src --label after --out bench/results/faults.json
+    python bench/bench_faults.py --table bench/results/faults.json    # case | before | after
 
 Each case records what happened: the exit code and first stderr line (tokens masked here, and
 whether the token showed), the bytes of files narbuild did not write that were lost, leftovers,
@@ -363,13 +364,70 @@ def moe() -> dict:
     return {"trace_module(meta Mixtral)": out}
 
 
+def table(path: Path) -> str:
+    """The results file as a Markdown table: case | before | after."""
+    runs = json.loads(path.read_text())
+    labels = [x for x in ("before", "after") if x in runs]
+    head = " | ".join(f"{x} ({runs[x]['commit']})" for x in labels)
+    lines = [f"| case | {head} |", "|---" * (len(labels) + 1) + "|"]
+    first = runs[labels[0]]["cases"]
+    for group, cases in first.items():
+        names = cases if group in ("push targets", "user code", "tokens", "one-line errors") \
+            else {group: cases}
+        for name in names:
+            cells = []
+            for label in labels:
+                got = runs[label]["cases"][group]
+                cells.append(_cell(group, got.get(name, got) if name in got else got))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(group: str, r: dict) -> str:
+    if group == "trace killed":
+        return f"{r['alive_5s_after_kill']} of {r['workers']} workers alive 5 s after kill -9"
+    if group.startswith("two "):
+        what = (f"{r['refused_busy']} refused in one line" if r["refused_busy"]
+                else "none refused")
+        traced = f", models traced per run {r['models_traced_per_run']}" \
+            if group == "two trace at once" else ""
+        return (f"{r['tries']} tries: {r['crashed_runs']} runs crashed, {what}, "
+                f"rows - unique keys = {r['rows_minus_unique_keys']}{traced}")
+    if group == "trace_module MoE":
+        return next(iter(r.values()))
+    if group == "push killed mid-stage":
+        return (f"{r['leftovers_after_kill']} staging leftover after the kill, "
+                f"{r['leftovers_after_next_run']} after the next push (exit {r['exit']})")
+    said = ("silent" if r["stderr_lines"] == 0 else "a traceback" if r["traceback"]
+            else "one line")
+    out = [f"exit {r['exit'] if r['exit'] is not None else 'none (killed at 40 s)'}, {said}"]
+    if r.get("user_bytes"):
+        out.append(f"{r['user_bytes_lost']:,} of {r['user_bytes']:,} user bytes lost")
+    if "narbuild_process_peak_mb" in r:
+        out.append(f"{r['narbuild_process_peak_mb']:,} MiB in the narbuild process")
+    if r.get("token_shown"):
+        out.append("token shown")
+    for key, words in (("token_sent_to_other_host", "token sent to the other host"),
+                       ("token_sent", "token sent to the Hub")):
+        if r.get(key):
+            out.append(words)
+    if "hub_requests" in r:
+        out.append(f"{r['hub_requests']} Hub requests")
+    return ", ".join(out)
+
+
 def main() -> None:
     global SRC
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", default=str(ROOT / "src"))
     parser.add_argument("--label", default="after")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--table", default=None, metavar="RESULTS",
+                        help="Print a results file as a Markdown table and exit.")
     args = parser.parse_args()
+    if args.table:
+        print(table(Path(args.table)))
+        return
     SRC = Path(args.src).resolve()
     report: dict = {}
     with tempfile.TemporaryDirectory(prefix="narbuild-faults-") as tmp_name:
