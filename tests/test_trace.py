@@ -15,9 +15,11 @@ import torch
 
 from narbuild import Workspace, crawl
 from narbuild.crawler.lookup import lookup
+from narbuild.errors import NarbuildError
 from narbuild.tracing import OpGraph, TraceOptions, remove_ops, trace_catalog, trace_module
 from narbuild.tracing.build import build
 from narbuild.tracing.graph import walk_autograd
+from narbuild.workspace import Table
 
 
 def _trace(model_id: str, device: str):
@@ -282,24 +284,56 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(small_catalog, tmp
     assert _table(small_catalog) == _table(reference)
 
 
-def test_identical_configs_are_traced_once(tmp_path):
+def test_identical_configs_are_traced_once_across_shards(tmp_path):
+    """Shards split by config hash: identical configs share a shard and are traced once; every
+    shard, an empty one too, gets a JSON _SUCCESS; another shard count is refused."""
     ws = Workspace(tmp_path / "w", create=True)
     crawl(ws, ["transformers"], include=["transformers:gpt2/LMHeadModel*"])
     ids = ws.table("manifest").keys()
     assert len(ids) >= 2  # the class under several mappings
-    summary = trace_catalog(ws, TraceOptions(workers=1))
-    assert summary.traced == 1 and summary.cached == len(ids) - 1
+    runs = [trace_catalog(ws, TraceOptions(workers=1, shard=i, num_shards=3)) for i in range(3)]
+    assert sum(r.traced for r in runs) == 1 and sum(r.cached for r in runs) == len(ids) - 1
     hashes = {r["graph_hash"] for r in ws.table("graphs").read_rows()}
     assert len(hashes) == 1
+    done = [json.loads((ws.root / "graphs" / f"shard-{i:05d}-of-00003" / "_SUCCESS").read_text())
+            for i in range(3)]
+    assert sorted(d["rows"] for d in done) == [0, 0, len(ids)]
+    assert sum(d["manifest_rows"] for d in done) == len(ids) and all(d["torch_version"]
+                                                                      for d in done)
+    with pytest.raises(NarbuildError, match="traced in 3 shards"):
+        trace_catalog(ws, TraceOptions(workers=1, num_shards=2))
 
 
-def test_sharding_splits_and_covers(small_catalog):
+def test_the_newest_row_wins_whatever_its_shard_folder(tmp_path):
+    """Parts are ordered by write stamp, not by path: a newer ok row in shard-00000-of-00001
+    beats an older error row in shard-00003-of-00004, also once the older shard is compacted."""
+    from narbuild.tracing.ladder import graphs_row
+
+    table = Workspace(tmp_path / "w", create=True).table("graphs")
+    old = "shard-00003-of-00004"
+    table.append([graphs_row("timm:x", "h", error="an old error")], subdir=old)
+    table.append([graphs_row("timm:y", "h2", error="another")], subdir=old)
+    table.append([graphs_row("timm:x", "h")], subdir="shard-00000-of-00001")
+    assert table.read(["model_id", "status"]).to_pylist()[-1] == {"model_id": "timm:x",
+                                                                   "status": "ok"}
+    table.compact(old)
+    statuses = dict(zip(*table.read(["model_id", "status"]).to_pydict().values()))
+    assert statuses == {"timm:x": "ok", "timm:y": "error"}
+
+
+def test_sharding_splits_and_covers(small_catalog, monkeypatch):
     total = len(small_catalog.table("manifest").keys())
     for shard in range(3):
         trace_catalog(small_catalog, TraceOptions(workers=1, shard=shard, num_shards=3))
     folders = sorted(p.name for p in (small_catalog.root / "graphs").iterdir())
     assert folders == [f"shard-{i:05d}-of-00003" for i in range(3)]
     assert len(small_catalog.table("graphs").keys()) == total
+    reads = []  # a shard's plan reads only key columns: no nodes, edges or configs
+    original = Table.read
+    monkeypatch.setattr(Table, "read", lambda self, columns=None, subdir="": (
+        reads.append((self.name, columns)), original(self, columns, subdir))[1])
+    summary = trace_catalog(small_catalog, TraceOptions(workers=1, shard=1, num_shards=3))
+    assert summary.traced == 0 and reads and all(columns for _, columns in reads), reads
 
 
 # ---------------------------------------------------------------------------- CLI

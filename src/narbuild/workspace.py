@@ -130,11 +130,12 @@ class Table:
         self.path, self.name, self.schema, self.key = path, name, schema, key
 
     def parts(self, subdir: str = "") -> list[Path]:
-        """Part files (of one sub-folder, or all) in write order (names sort by write time)."""
+        """Part files (of one sub-folder, or all) in write order: by file name, which starts
+        with the write stamp, whatever sub-folder (shard) a part is in."""
         folder = self.path / subdir if subdir else self.path
         if not folder.is_dir():
             return []
-        return sorted(folder.rglob("*.parquet"))
+        return sorted(folder.rglob("*.parquet"), key=lambda p: (p.name, str(p)))
 
     def exists(self) -> bool:
         return bool(self.parts())
@@ -188,12 +189,12 @@ class Table:
     def compact(self, subdir: str = "") -> None:
         """Fold the parts (of one sub-folder, or all) into one file; the old parts are removed
         only after the new file is written."""
-        folder = self.path / subdir if subdir else self.path
-        parts = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+        parts = self.parts(subdir)
         if len(parts) <= 1:
             return
+        folder = self.path / subdir if subdir else self.path
         merged = _last_per_key(pa.concat_tables([self._read_part(p) for p in parts]), self.key)
-        self._swap(folder, merged, parts)
+        self._swap(folder, merged, parts, name=parts[-1].name)  # keeps the newest write stamp
         for sub in sorted(folder.rglob("*"), reverse=True):
             if sub.is_dir() and not any(sub.iterdir()):
                 sub.rmdir()
@@ -204,17 +205,20 @@ class Table:
         folder.mkdir(parents=True, exist_ok=True)
         self._swap(folder, rows, sorted(folder.glob("*.parquet")))
 
-    def _swap(self, folder: Path, table: pa.Table, old: list[Path]) -> None:
-        """Write ``table`` as a new part, then, under the exclusive tables lock, make it visible
-        and remove ``old``: a reader sees either the old parts or the new one."""
-        target = folder / f"part-{_sortable_stamp()}.parquet"
+    def _swap(self, folder: Path, table: pa.Table, old: list[Path], name: str | None = None,
+              ) -> None:
+        """Write ``table`` as a new part (named ``name``, else with a new stamp), then, under
+        the exclusive tables lock, make it visible and remove ``old``: a reader sees either the
+        old parts or the new one."""
+        target = folder / (name or f"part-{_sortable_stamp()}.parquet")
         tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
         try:
             _write_synced(table, tmp)
             with _tables_lock(self.path.parent, exclusive=True):
                 os.replace(tmp, target)
                 for p in old:
-                    p.unlink(missing_ok=True)
+                    if p != target:
+                        p.unlink(missing_ok=True)
         finally:
             tmp.unlink(missing_ok=True)
 

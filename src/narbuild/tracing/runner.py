@@ -4,27 +4,35 @@
 config hash, are not traced again), runs it through :mod:`narbuild.tracing.workers` and writes
 results in small atomic Parquet parts, so a run killed at any point (SIGKILL included) resumes
 where it stopped, with no lost and no duplicated rows. ``--shard i --num-shards n`` splits the
-catalog with one folder and a ``_SUCCESS`` marker per shard.
+catalog by config hash (identical configs share a shard and are traced once) with one folder
+and a JSON ``_SUCCESS`` marker per shard, an empty shard too; a workspace keeps one shard count.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
+import re
 import time
 from collections.abc import Callable, Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from narbuild.errors import NarbuildError
 from narbuild.tracing.workers import TraceOptions, TraceSummary, run_pool
-from narbuild.workspace import Table, Workspace
+from narbuild.workspace import Table, Workspace, write_text_atomic
 
 __all__ = ["TraceOptions", "TraceSummary", "error_kind", "plan", "shard_of", "trace_catalog"]
 
 DONE_MARKER = "_SUCCESS"
 
 
-def shard_of(model_id: str, num_shards: int) -> int:
-    """A stable shard number for a model id (the same on every machine and run)."""
-    digest = hashlib.sha1(model_id.encode()).digest()
+def shard_of(key: str, num_shards: int) -> int:
+    """A stable shard number for a key (the same on every machine and run). Rows are sharded by
+    config hash, so identical configs land in one shard and are traced once."""
+    digest = hashlib.sha1(key.encode()).digest()
     return int.from_bytes(digest[:4], "big") % num_shards
 
 
@@ -32,17 +40,24 @@ def shard_dir(options: TraceOptions) -> str:
     return f"shard-{options.shard:05d}-of-{options.num_shards:05d}"
 
 
+_KEYS = ["model_id", "status", "config_hash"]
+_SHARD_DIR = re.compile(r"shard-\d{5}-of-(\d{5})")
+
+
 def plan(workspace: Workspace, options: TraceOptions, model_ids: set[str] | None = None,
          ) -> tuple[list[dict], list[dict], int]:
-    """Rows to trace, rows to copy from a traced twin (same config hash), rows already done."""
-    manifest = workspace.table("manifest").read_rows()
+    """Rows to trace, rows to copy from a traced twin (same config hash), rows already done.
+
+    Only the key, status and config-hash columns of the manifest and the graphs table are read
+    for the plan; full rows only for what this shard traces or copies."""
     graphs = workspace.table("graphs")
-    done = {r["model_id"]: r for r in graphs.read_rows()} if graphs.exists() else {}
-    by_hash = {r["config_hash"]: r for r in done.values() if r["status"] == "ok"}
+    done = {r["model_id"]: r for r in graphs.read(_KEYS).to_pylist()} if graphs.exists() else {}
+    ok_by_hash = {r["config_hash"]: r["model_id"] for r in done.values() if r["status"] == "ok"}
     todo, copies, skipped = [], [], 0
-    first_of_hash: dict[str, dict] = {}
-    for row in manifest:
-        if row["status"] != "ok" or shard_of(row["model_id"], options.num_shards) != options.shard:
+    first_of_hash: dict[str, str] = {}
+    for row in workspace.table("manifest").read(_KEYS).to_pylist():
+        key = row["config_hash"] or row["model_id"]
+        if row["status"] != "ok" or shard_of(key, options.num_shards) != options.shard:
             continue
         if model_ids is not None and row["model_id"] not in model_ids:
             continue
@@ -50,16 +65,39 @@ def plan(workspace: Workspace, options: TraceOptions, model_ids: set[str] | None
         if prev and prev["config_hash"] == row["config_hash"] and (
                 prev["status"] == "ok" or not options.retry_errors):
             skipped += 1
-            continue
-        key = row["config_hash"]
-        if key in by_hash:
-            copies.append({**by_hash[key], "model_id": row["model_id"]})
+        elif key in ok_by_hash:
+            copies.append({"model_id": row["model_id"], "done_twin": ok_by_hash[key]})
         elif key in first_of_hash:
-            copies.append({"model_id": row["model_id"], "twin": first_of_hash[key]["model_id"]})
+            copies.append({"model_id": row["model_id"], "twin": first_of_hash[key]})
         else:
-            first_of_hash[key] = row
-            todo.append(row)
-    return todo, copies, skipped
+            first_of_hash[key] = row["model_id"]
+            todo.append(row["model_id"])
+    full = _full_rows(workspace.table("manifest"), todo)
+    twins = _full_rows(graphs, [c["done_twin"] for c in copies if "done_twin" in c])
+    copies = [{**twins[c["done_twin"]], "model_id": c["model_id"]} if "done_twin" in c else c
+              for c in copies]
+    return [full[i] for i in todo], copies, skipped
+
+
+def _full_rows(table: Table, ids: list[str]) -> dict[str, dict]:
+    """Every column of the rows with these model ids (nothing is read for none)."""
+    if not ids:
+        return {}
+    rows = table.read()
+    rows = rows.filter(pc.is_in(rows["model_id"], pa.array(sorted(set(ids)))))
+    return {r["model_id"]: r for r in rows.to_pylist()}
+
+
+def check_shard_count(table: Table, options: TraceOptions) -> None:
+    """A workspace's graphs keep one shard count: another would trace every model again under
+    another split."""
+    counts = {int(m[1]) for p in (table.path.iterdir() if table.path.is_dir() else [])
+              if (m := _SHARD_DIR.fullmatch(p.name))}
+    if counts - {options.num_shards}:
+        n = max(counts - {options.num_shards})
+        raise NarbuildError(f"this workspace's graphs are traced in {n} shards "
+                            f"(shard-*-of-{n:05d}), not {options.num_shards}",
+                            f"pass --num-shards {n}, or trace into a new --workdir")
 
 
 def trace_catalog(
@@ -81,6 +119,7 @@ def _trace_catalog(workspace: Workspace, options: TraceOptions, model_ids: Itera
                             "pass 0 <= --shard < --num-shards")
     start = time.perf_counter()
     table = workspace.table("graphs")
+    check_shard_count(table, options)
     todo, copies, skipped = plan(workspace, options, set(model_ids) if model_ids else None)
     summary = TraceSummary(skipped=skipped, shard=shard_dir(options))
     writer = _Writer(table, shard_dir(options), options.flush_every)
@@ -108,10 +147,10 @@ def _trace_catalog(workspace: Workspace, options: TraceOptions, model_ids: Itera
                 record({**twin, "model_id": row["model_id"]})
     finally:
         writer.flush()
-    if not todo and not copies and not table.parts():
-        raise NarbuildError("nothing to trace: the manifest has no rows for this shard",
+    if not todo and not copies and not skipped and not _any_ok(workspace):
+        raise NarbuildError("nothing to trace: the manifest has no model to trace",
                             "run `narbuild crawl` first or check --include")
-    _finish_shard(table, shard_dir(options))
+    _finish_shard(table, options, workspace)
     summary.seconds = round(time.perf_counter() - start, 2)
     if summary.traced:
         summary.models_per_minute = round(60 * summary.traced / max(summary.seconds, 1e-9), 1)
@@ -159,10 +198,33 @@ class _Writer:
         self.rows, self.last = [], time.monotonic()
 
 
-def _finish_shard(table: Table, subdir: str) -> None:
-    """Fold the shard's parts into one Parquet file and mark the shard complete."""
+def _any_ok(workspace: Workspace) -> bool:
+    status = workspace.table("manifest").read(["status"]).column("status")
+    return bool(pc.any(pc.equal(status, "ok")).as_py())
+
+
+def _finish_shard(table: Table, options: TraceOptions, workspace: Workspace) -> None:
+    """Fold the shard's parts into one Parquet file and mark the shard complete, an empty shard
+    too, with a JSON ``_SUCCESS``: its counts, the digest of the manifest rows it covers, and
+    the versions that traced it."""
+    import torch
+
+    from narbuild import __version__
+
+    subdir = shard_dir(options)
     folder = table.path / subdir
-    if not folder.is_dir():
-        return
+    folder.mkdir(parents=True, exist_ok=True)
     table.compact(subdir)
-    (folder / DONE_MARKER).write_text("")
+    rows = table.read(_KEYS, subdir=subdir).to_pylist() if table.parts(subdir) else []
+    mine = sorted((r["model_id"], r["config_hash"] or "")
+                  for r in workspace.table("manifest").read(_KEYS).to_pylist()
+                  if r["status"] == "ok" and shard_of(r["config_hash"] or r["model_id"],
+                                                      options.num_shards) == options.shard)
+    done = {"shard": options.shard, "num_shards": options.num_shards, "rows": len(rows),
+            "ok": sum(r["status"] == "ok" for r in rows),
+            "errors": sum(r["status"] != "ok" for r in rows),
+            "manifest_rows": len(mine),
+            "manifest_digest": hashlib.sha256(json.dumps(mine).encode()).hexdigest()[:16],
+            "narbuild_version": __version__, "torch_version": torch.__version__,
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    write_text_atomic(folder / DONE_MARKER, json.dumps(done, indent=1))
