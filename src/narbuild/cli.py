@@ -180,14 +180,24 @@ def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub
 @click.option("--memory-limit", type=click.FloatRange(min=256), default=3072.0, show_default=True,
               help="MiB of a worker's own memory (libraries shared with the parent do not "
                    "count) before the model becomes an error row.")
-@click.option("--shard", type=click.IntRange(min=0), default=0, show_default=True,
-              help="This run's shard (0-based).")
-@click.option("--num-shards", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Number of shards; each writes its own Parquet file and completion marker.")
+@click.option("--shard", type=click.IntRange(min=0), default=None,
+              help="This run's shard (0-based) [default: every shard, one after another].")
+@click.option("--num-shards", type=click.IntRange(min=1), default=None,
+              help="Number of shards; each writes its own Parquet file and completion marker "
+                   "[default: 1; with --executor ray the workspace's count, else 8].")
 @click.option("--retry-errors", is_flag=True, help="Trace error rows again.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="ray: one Ray task per shard (pip install "
+                                      "'narbuild[ray]').")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="ray: the cluster [default: $RAY_ADDRESS, else a local instance].")
+@click.option("--shard-timeout", type=click.FloatRange(min=1), default=None,
+              help="ray: seconds before a shard is cancelled and resubmitted (it resumes).")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="ray: resubmits of a shard that fails or times out.")
 @click.pass_obj
 def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_limit, shard,
-          num_shards, retry_errors) -> None:
+          num_shards, retry_errors, executor, address, shard_timeout, retries) -> None:
     """Trace models into the graphs table (weightless, on the meta device).
 
     \b
@@ -196,16 +206,25 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
       narbuild trace --include 'timm:resnet*' --workers 2
       narbuild trace --model timm:resnet50 --out resnet50.json
       narbuild trace --model my_net.py:build          # uses example_inputs() if defined
+      narbuild trace --executor ray --num-shards 64   # on a Ray cluster ($RAY_ADDRESS)
     """
     if spec:
         _trace_one(ctx, spec, out, timeout, memory_limit)
         return
     if out:
         raise click.UsageError("--out needs --model")
+    if executor == "ray":
+        limits = ["--timeout", str(timeout), "--memory-limit", str(memory_limit),
+                  "--workers", str(workers or 1), *[f"--include={p}" for p in include],
+                  *[f"--exclude={p}" for p in exclude], *(["--retry-errors"] * retry_errors)]
+        _trace_on_ray(ctx, limits, num_shards, address, shard_timeout, retries, retry_errors)
+        return
     from narbuild.crawler import select
-    from narbuild.tracing import TraceOptions, trace_catalog
+    from narbuild.tracing import TraceOptions, TraceSummary, trace_catalog
+    from narbuild.tracing.shards import pinned_shard_count
 
     ws = ctx.workspace(writer="trace")
+    num_shards = num_shards or pinned_shard_count(ws.table("graphs")) or 1
     ids = None
     if include or exclude:
         rows = ws.table("manifest").read(["model_id", "task"]).to_pylist()
@@ -213,12 +232,15 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
         if not ids:
             raise NarbuildError("no manifest row matches the given --include/--exclude",
                                 "check the patterns, e.g. --include 'timm:resnet*'")
-    options = TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit, shard=shard,
-                           num_shards=num_shards, retry_errors=retry_errors)
-    if workers:
-        options.workers = workers
-    with progress(ctx, "tracing") as advance:
-        summary = trace_catalog(ws, options, ids, on_result=advance)
+    runs = []
+    for i in range(num_shards) if shard is None else [shard]:
+        options = TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit, shard=i,
+                               num_shards=num_shards, retry_errors=retry_errors)
+        if workers:
+            options.workers = workers
+        with progress(ctx, "tracing") as advance:
+            runs.append(trace_catalog(ws, options, ids, on_result=advance))
+    summary = runs[0] if len(runs) == 1 else TraceSummary.combine(runs)
 
     def render(s: dict[str, Any]) -> None:
         click.echo(f"traced {s['traced']} models ({s['cached']} copied from identical configs, "
@@ -231,6 +253,33 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
         click.echo(f"graphs: {ws.root / 'graphs'}")
 
     ctx.emit(summary.as_dict(), render)
+
+
+def _trace_on_ray(ctx: Context, shard_args: list[str], num_shards: int | None,
+                  address: str | None, shard_timeout: float | None, retries: int,
+                  retry_errors: bool) -> None:
+    from narbuild.tracing.ray_executor import RayOptions, num_shards_for, trace_on_ray
+
+    ws = ctx.workspace(writer="trace --executor ray")
+    n = num_shards_for(ws, num_shards)
+    options = RayOptions(address=address, shard_timeout_s=shard_timeout, retries=retries)
+    with progress(ctx, "shards", total=n) as advance:
+        summary = trace_on_ray(ws, shard_args, n, options, retry_errors, on_shard=advance)
+
+    def render(s: dict[str, Any]) -> None:
+        click.echo(f"{s['shards_run']} of {s['num_shards']} shards run on {s['nodes']} Ray "
+                   f"node(s) ({s['shards_fresh']} already done, {s['resubmitted']} resubmitted)"
+                   f" in {s['seconds']:.1f} s: {s['traced']} models traced, {s['ok']} ok, "
+                   f"{s['errors']} errors")
+        click.echo(f"graphs: {ws.root / 'graphs'}; shard logs: {ws.root / 'logs'}")
+
+    ctx.emit(summary.as_dict(), render)
+    if summary.failed:
+        first, log = next(iter(summary.failed.items()))
+        raise NarbuildError(f"{len(summary.failed)} shard(s) failed after {retries} "
+                            f"resubmits: {sorted(summary.failed)} (shard {first}: {log})",
+                            "read the logs; a rerun of the same command runs only these "
+                            "shards")
 
 
 def _trace_one(ctx: Context, spec: str, out: str | None, timeout: float,

@@ -38,6 +38,8 @@ class WorkspaceBusy(WorkspaceError):
 MARKER = "narbuild-workspace.json"
 WRITER_LOCK = ".narbuild-lock"
 TABLES_LOCK = ".narbuild-tables.lock"
+DELEGATED_ENV = "NARBUILD_LOCK_DELEGATED"
+"""Set by a driver that holds the writer lock for the processes it starts (Ray shards)."""
 ENV_VAR = "NARBUILD_HOME"
 DEFAULT_DIR = "narbuild-data"
 
@@ -99,6 +101,9 @@ class Workspace:
 
         Raises :class:`WorkspaceBusy` when another process holds it, unless ``wait``."""
         key = os.path.realpath(self.root)
+        if os.environ.get(DELEGATED_ENV) == key:
+            yield  # the driver that started this process holds the lock for it
+            return
         if key in _HELD:
             _HELD[key][1] += 1
             try:

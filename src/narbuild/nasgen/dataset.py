@@ -274,21 +274,17 @@ def _table(made: Classes, chunks: list[dict], options: dict[str, Any]) -> pa.Tab
 
 def write(ws: Workspace, count: int = 30000, classes: int = 10, seed: int = 0, depth: int = 8,
           **options: Any) -> dict[str, Any]:
-    """Generate the set and make it the workspace's ``nas`` table, replacing any earlier one:
-    the new part file is written (atomically) before the old ones are removed, so a crash
-    leaves the old table or both (readers merge by key; the next run cleans up).
+    """Generate the set and make it the workspace's ``nas`` table, replacing any earlier one
+    (:meth:`narbuild.workspace.Table.replace`: a reader sees the old table or the new one).
 
     Returns :meth:`NasSet.summary` plus the part written, the time and the peak memory.
     """
     start = time.perf_counter()
     made = generate_set(count, classes, seed, depth, **options)
     table = ws.table("nas")
-    old = table.parts()
-    path = table.append(made.table)
-    for part in old:
-        part.unlink()
+    table.replace(made.table)  # readers see the old table or the new one, never both
     summary = made.summary()
-    summary.update(path=str(path), seconds_total=round(time.perf_counter() - start, 2),
+    summary.update(path=str(table.parts()[-1]), seconds_total=round(time.perf_counter() - start, 2),
                    peak_rss_mb=peak_rss_mb())
     return summary
 

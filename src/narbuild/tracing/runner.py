@@ -11,7 +11,6 @@ and a JSON ``_SUCCESS`` marker per shard, an empty shard too; a workspace keeps 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import time
@@ -21,27 +20,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from narbuild.errors import NarbuildError
+from narbuild.tracing.shards import (
+    DONE_MARKER,
+    KEYS,
+    check_shard_count,
+    manifest_digest,
+    package_version,
+    row_shard,
+    shard_dir,
+    shard_of,
+)
 from narbuild.tracing.workers import TraceOptions, TraceSummary, run_pool
 from narbuild.workspace import Table, Workspace, write_text_atomic
 
 __all__ = ["TraceOptions", "TraceSummary", "error_kind", "plan", "shard_of", "trace_catalog"]
-
-DONE_MARKER = "_SUCCESS"
-
-
-def shard_of(key: str, num_shards: int) -> int:
-    """A stable shard number for a key (the same on every machine and run). Rows are sharded by
-    config hash, so identical configs land in one shard and are traced once."""
-    digest = hashlib.sha1(key.encode()).digest()
-    return int.from_bytes(digest[:4], "big") % num_shards
-
-
-def shard_dir(options: TraceOptions) -> str:
-    return f"shard-{options.shard:05d}-of-{options.num_shards:05d}"
-
-
-_KEYS = ["model_id", "status", "config_hash"]
-_SHARD_DIR = re.compile(r"shard-\d{5}-of-(\d{5})")
 
 
 def plan(workspace: Workspace, options: TraceOptions, model_ids: set[str] | None = None,
@@ -51,13 +43,13 @@ def plan(workspace: Workspace, options: TraceOptions, model_ids: set[str] | None
     Only the key, status and config-hash columns of the manifest and the graphs table are read
     for the plan; full rows only for what this shard traces or copies."""
     graphs = workspace.table("graphs")
-    done = {r["model_id"]: r for r in graphs.read(_KEYS).to_pylist()} if graphs.exists() else {}
+    done = {r["model_id"]: r for r in graphs.read(KEYS).to_pylist()} if graphs.exists() else {}
     ok_by_hash = {r["config_hash"]: r["model_id"] for r in done.values() if r["status"] == "ok"}
     todo, copies, skipped = [], [], 0
     first_of_hash: dict[str, str] = {}
-    for row in workspace.table("manifest").read(_KEYS).to_pylist():
+    for row in workspace.table("manifest").read(KEYS).to_pylist():
         key = row["config_hash"] or row["model_id"]
-        if row["status"] != "ok" or shard_of(key, options.num_shards) != options.shard:
+        if row["status"] != "ok" or row_shard(row, options.num_shards) != options.shard:
             continue
         if model_ids is not None and row["model_id"] not in model_ids:
             continue
@@ -88,18 +80,6 @@ def _full_rows(table: Table, ids: list[str]) -> dict[str, dict]:
     return {r["model_id"]: r for r in rows.to_pylist()}
 
 
-def check_shard_count(table: Table, options: TraceOptions) -> None:
-    """A workspace's graphs keep one shard count: another would trace every model again under
-    another split."""
-    counts = {int(m[1]) for p in (table.path.iterdir() if table.path.is_dir() else [])
-              if (m := _SHARD_DIR.fullmatch(p.name))}
-    if counts - {options.num_shards}:
-        n = max(counts - {options.num_shards})
-        raise NarbuildError(f"this workspace's graphs are traced in {n} shards "
-                            f"(shard-*-of-{n:05d}), not {options.num_shards}",
-                            f"pass --num-shards {n}, or trace into a new --workdir")
-
-
 def trace_catalog(
     workspace: Workspace,
     options: TraceOptions | None = None,
@@ -119,10 +99,10 @@ def _trace_catalog(workspace: Workspace, options: TraceOptions, model_ids: Itera
                             "pass 0 <= --shard < --num-shards")
     start = time.perf_counter()
     table = workspace.table("graphs")
-    check_shard_count(table, options)
+    check_shard_count(table, options.num_shards)
     todo, copies, skipped = plan(workspace, options, set(model_ids) if model_ids else None)
-    summary = TraceSummary(skipped=skipped, shard=shard_dir(options))
-    writer = _Writer(table, shard_dir(options), options.flush_every)
+    summary = TraceSummary(skipped=skipped, shard=shard_dir(options.shard, options.num_shards))
+    writer = _Writer(table, shard_dir(options.shard, options.num_shards), options.flush_every)
     twins = {row["twin"] for row in copies if "twin" in row}
     results: dict[str, dict] = {}  # only rows that twins copy: workers fork from this process
 
@@ -171,7 +151,6 @@ def _count(summary: TraceSummary, row: dict) -> None:
 
 def error_kind(error: str) -> str:
     """A short, groupable reason: the first failure's exception and message, numbers masked."""
-    import re
 
     first = error.split(" | ")[0]
     first = re.sub(r"^[\w-]+: (?=\w+(Error|Exception|Limit|NotImplemented))", "", first)
@@ -207,24 +186,18 @@ def _finish_shard(table: Table, options: TraceOptions, workspace: Workspace) -> 
     """Fold the shard's parts into one Parquet file and mark the shard complete, an empty shard
     too, with a JSON ``_SUCCESS``: its counts, the digest of the manifest rows it covers, and
     the versions that traced it."""
-    import torch
-
     from narbuild import __version__
 
-    subdir = shard_dir(options)
+    subdir = shard_dir(options.shard, options.num_shards)
     folder = table.path / subdir
     folder.mkdir(parents=True, exist_ok=True)
     table.compact(subdir)
-    rows = table.read(_KEYS, subdir=subdir).to_pylist() if table.parts(subdir) else []
-    mine = sorted((r["model_id"], r["config_hash"] or "")
-                  for r in workspace.table("manifest").read(_KEYS).to_pylist()
-                  if r["status"] == "ok" and shard_of(r["config_hash"] or r["model_id"],
-                                                      options.num_shards) == options.shard)
+    rows = table.read(KEYS, subdir=subdir).to_pylist() if table.parts(subdir) else []
+    covered, digest = manifest_digest(workspace, options.shard, options.num_shards)
     done = {"shard": options.shard, "num_shards": options.num_shards, "rows": len(rows),
             "ok": sum(r["status"] == "ok" for r in rows),
             "errors": sum(r["status"] != "ok" for r in rows),
-            "manifest_rows": len(mine),
-            "manifest_digest": hashlib.sha256(json.dumps(mine).encode()).hexdigest()[:16],
-            "narbuild_version": __version__, "torch_version": torch.__version__,
+            "manifest_rows": covered, "manifest_digest": digest,
+            "narbuild_version": __version__, "torch_version": package_version("torch"),
             "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     write_text_atomic(folder / DONE_MARKER, json.dumps(done, indent=1))

@@ -61,6 +61,24 @@ class TraceSummary:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    @classmethod
+    def combine(cls, runs: list[TraceSummary]) -> TraceSummary:
+        """The summary of several shards run one after another."""
+        out = cls(shard=f"{len(runs)} shards")
+        for run in runs:
+            for key in ("traced", "cached", "skipped", "ok", "errors", "seconds"):
+                setattr(out, key, getattr(out, key) + getattr(run, key))
+            out.peak_worker_rss_mb = max(out.peak_worker_rss_mb, run.peak_worker_rss_mb)
+            out.peak_worker_private_mb = max(out.peak_worker_private_mb,
+                                             run.peak_worker_private_mb)
+            for mine, theirs in ((out.fallbacks, run.fallbacks), (out.top_errors,
+                                                                  run.top_errors)):
+                for k, v in theirs.items():
+                    mine[k] = mine.get(k, 0) + v
+        if out.traced:
+            out.models_per_minute = round(60 * out.traced / max(out.seconds, 1e-9), 1)
+        return out
+
 
 def _worker_main(conn: Connection, parent_pid: int, catalog: bool) -> None:
     """Worker loop: receive jobs, send graphs rows, until told to stop (None).
@@ -68,6 +86,9 @@ def _worker_main(conn: Connection, parent_pid: int, catalog: bool) -> None:
     A job is a manifest row, or ``{"model_id", "spec"}`` for :func:`trace_isolated`."""
     _die_with_parent(parent_pid)
     _drop_inherited_locks()
+    import faulthandler
+
+    faulthandler.disable()  # a model's crash is an error row, not a stack dump on stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     # libraries print (transformers' docstring checks): stdout is the user's, so a catalog
     # run drops it; one model's prints (a user's factory) go to stderr

@@ -1,0 +1,174 @@
+"""`narbuild trace --executor ray` on a local Ray instance (2 CPUs, loopback only): the same table
+as a local run, failing models as error rows, and kills that lose and duplicate nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # every Ray service on 127.0.0.1
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+
+from narbuild import Workspace, crawl
+from narbuild.crawler.base import manifest_row
+from narbuild.tracing import TraceOptions, trace_catalog
+
+MODELS = ["timm:resnet18", "timm:resnet10t", "timm:mobilenetv3_small_050",
+          "torchvision:squeezenet1_0", "torchvision:squeezenet1_1"]
+FAULTY = '''
+import os, signal, time
+import torch
+
+def segfaults():
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+def hangs():
+    time.sleep(600)
+
+def hogs():
+    keep = []
+    while True:
+        keep.append(bytearray(100 * 2**20))
+        time.sleep(0.02)
+'''
+LIMITS = ["--timeout", "4", "--memory-limit", "600"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> Workspace:
+    """A manifest of five registry models and three user factories that fail in three ways."""
+    root = tmp_path_factory.mktemp("ray")
+    (root / "faulty.py").write_text(FAULTY)
+    ws = Workspace(root / "catalog", create=True)
+    crawl(ws, ["timm", "torchvision"], include=MODELS)
+    ws.table("manifest").upsert([manifest_row("file", f"faulty.{n}", {
+        "path": str(root / "faulty.py"), "factory": n}) for n in ("segfaults", "hangs", "hogs")])
+    return ws
+
+
+@pytest.fixture(scope="module")
+def reference(catalog, tmp_path_factory) -> dict[str, tuple]:
+    """The table a local run makes."""
+    ws = _copy(catalog, tmp_path_factory.mktemp("ref"))
+    trace_catalog(ws, TraceOptions(workers=2, timeout_s=4, memory_limit_mb=600))
+    return _table(ws)
+
+
+def _copy(catalog: Workspace, folder: Path) -> Workspace:
+    shutil.copytree(catalog.root, folder / "ws")
+    return Workspace(folder / "ws")
+
+
+def _table(ws: Workspace) -> dict[str, tuple]:
+    """status and graph hash per model id; asserts rows equal unique keys on disk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = ws.table("graphs").parts()
+    ids = pa.concat_tables([pq.read_table(p, columns=["model_id"]) for p in parts])
+    assert ids.num_rows == len(set(ids.column(0).to_pylist())), "duplicate rows on disk"
+    rows = ws.table("graphs").read(["model_id", "status", "graph_hash"]).to_pylist()
+    return {r["model_id"]: (r["status"], r["graph_hash"]) for r in rows}
+
+
+def test_a_killed_driver_then_a_rerun_loses_and_duplicates_nothing(catalog, reference,
+                                                                   tmp_path):
+    """First in the module: the driver starts its own local Ray instance."""
+    ws = _copy(catalog, tmp_path)
+    command = [sys.executable, "-m", "narbuild.cli", "-w", str(ws.root), "trace",
+               "--executor", "ray", "--num-shards", "4", *LIMITS]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while not list((ws.root / "graphs").glob("*/part-*.parquet")) and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    driver.kill()
+    driver.wait()
+    deadline = time.monotonic() + 60  # Ray ends the dead driver's tasks, and they their shards
+    while _shard_processes(ws.root) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _shard_processes(ws.root)
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _table(ws) == reference
+
+
+def test_ray_gives_the_local_table_and_failures_are_error_rows(local_ray, catalog, reference,
+                                                               tmp_path, run_cli):
+    ws = _copy(catalog, tmp_path)
+    code, out, err = run_cli(["-w", str(ws.root), "trace", "--executor", "ray",
+                              "--num-shards", "4", *LIMITS])
+    assert code == 0, err
+    assert "4 of 4 shards run" in out
+    table = _table(ws)
+    assert table == reference
+    assert {m: s for m, (s, _) in table.items() if m.startswith("file:")} == dict.fromkeys(
+        ["file:faulty.segfaults", "file:faulty.hangs", "file:faulty.hogs"], "error")
+    errors = {r["model_id"]: r["error"] for r in ws.table("graphs").read_rows()
+              if r["status"] == "error"}
+    assert "SIGSEGV" in errors["file:faulty.segfaults"]
+    assert "timed out" in errors["file:faulty.hangs"]
+    assert "memory limit" in errors["file:faulty.hogs"]
+    code, out, _ = run_cli(["-w", str(ws.root), "trace", "--executor", "ray", *LIMITS])
+    assert code == 0 and "0 of 4 shards run" in out and "4 already done" in out
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests/ is not importable
+    assert not ray.get(ray.remote(_torch_loaded).remote())  # the Ray worker never imports it
+
+
+def _torch_loaded() -> bool:
+    import narbuild.tracing.ray_executor  # noqa: F401 - what a shard task imports
+
+    return "torch" in sys.modules
+
+
+def _shard_processes(root: Path) -> list[int]:
+    """Live shard subprocesses tracing into ``root``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--shard" in cmd and str(root).encode() in cmd and proc.name.isdigit():
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_killed_shard_is_resubmitted_and_resumes(local_ray, catalog, reference, tmp_path,
+                                                  run_cli):
+    ws = _copy(catalog, tmp_path)
+    killed: list[int] = []
+
+    def kill_one() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for pid in _shard_processes(ws.root):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                break
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    code, out, err = run_cli(["-w", str(ws.root), "--json", "trace", "--executor", "ray",
+                              "--num-shards", "4", *LIMITS])
+    killer.join()
+    assert killed and code == 0, err
+    assert '"resubmitted": 1' in out
+    assert _table(ws) == reference
