@@ -29,6 +29,7 @@ from typing import Any
 
 from narbuild import __version__
 from narbuild.errors import NarbuildError
+from narbuild.processes import die_with_parent
 from narbuild.tracing.shards import (
     manifest_digest,
     package_version,
@@ -173,18 +174,8 @@ def run_shard(command: list[str], log: str) -> tuple[int, str]:
         fh.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
         fh.flush()
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=fh, env=env, text=True,
-                              preexec_fn=_die_with_parent, check=False)
+                              preexec_fn=die_with_parent, check=False)
     return proc.returncode, proc.stdout
-
-
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _run(ray: Any, workspace: Workspace, todo: list[int], num_shards: int,

@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from narbuild.errors import NarbuildError
+from narbuild.processes import die_with_parent
 from narbuild.tracing.ladder import graphs_row
 
 
@@ -135,14 +136,9 @@ def _run_job(job: dict) -> dict:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to kill this worker when its parent dies (a SIGKILL'd trace leaves no
-    worker waiting on a dead pipe); exit at once if the parent is already gone."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the pipe's EOF still ends an idle worker
-        pass
+    """Die with the parent (a SIGKILL'd trace leaves no worker waiting on a dead pipe); exit at
+    once if the parent is already gone."""
+    die_with_parent()
     if os.getppid() != parent_pid:
         os._exit(1)
 
