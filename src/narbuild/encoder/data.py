@@ -135,40 +135,56 @@ class MotifData:
     ops: list[str]
     """Readable operator sequence of each distinct motif."""
     motifs: GraphStore
-    contexts: GraphStore
     macro: GraphStore
+    first: list[tuple[int, int]] = field(default_factory=list)
+    """(record, motif instance) where each distinct motif first occurs."""
+    records: Records | None = None
+    _contexts: GraphStore | None = None
+
+    @property
+    def contexts(self) -> GraphStore:
+        """The context graph of each distinct motif's first instance (training only: built on
+        first use, so embedding never pays for it)."""
+        if self._contexts is None:
+            parts: tuple[list, list, list] = ([], [], [])
+            t = self.records.table
+            columns = [_arrays(t[c]) for c in ("op_ids", "edge_src", "edge_dst", "node_motif")]
+            for r, instance in self.first:
+                op, src, dst, node_motif = (c[r] for c in columns)
+                _append(parts, op, *context_graph(node_motif, src, dst, instance, hops=1))
+            self._contexts = GraphStore.from_lists(*parts)
+        return self._contexts
 
 
 def motif_graphs(records: Records) -> MotifData:
-    """Distinct motifs of ``records`` (the first instance of each key), their context graphs, and
-    every record's macro graph with node id = distinct motif index."""
+    """Distinct motifs of ``records`` (the first instance of each key) and every record's macro
+    graph with node id = distinct motif index; context graphs follow on first use."""
     key_index: dict[str, int] = {}
     keys: list[str] = []
     ops: list[str] = []
+    first: list[tuple[int, int]] = []
     motif_parts: tuple[list, list, list] = ([], [], [])
-    context_parts: tuple[list, list, list] = ([], [], [])
     macro_x = []
     t = records.table
     columns = [_arrays(t[c]) for c in ("op_ids", "edge_src", "edge_dst", "node_motif",
                                        "macro_motif")]
+    all_keys, all_ops = t["motif_keys"].to_pylist(), t["motif_ops"].to_pylist()
     for r, (op, src, dst, node_motif, macro_motif) in enumerate(zip(*columns)):
-        record_keys = t["motif_keys"][r].as_py()
-        record_ops = t["motif_ops"][r].as_py()
+        record_keys = all_keys[r]
         local = np.empty(len(record_keys), dtype=np.int64)
         for j, key in enumerate(record_keys):
             if key not in key_index:
                 key_index[key] = len(keys)
                 keys.append(key)
-                ops.append(record_ops[j])
+                ops.append(all_ops[r][j])
                 instance = int(np.argmax(macro_motif == j))
+                first.append((r, instance))
                 _append(motif_parts, op, *context_graph(node_motif, src, dst, instance, hops=0))
-                _append(context_parts, op, *context_graph(node_motif, src, dst, instance, hops=1))
             local[j] = key_index[key]
         macro_x.append(local[macro_motif])
     macro = GraphStore.from_lists(macro_x, _arrays(t["macro_edge_src"]),
                                   _arrays(t["macro_edge_dst"]))
-    return MotifData(keys, ops, GraphStore.from_lists(*motif_parts),
-                     GraphStore.from_lists(*context_parts), macro)
+    return MotifData(keys, ops, GraphStore.from_lists(*motif_parts), macro, first, records)
 
 
 @dataclass
