@@ -172,3 +172,17 @@ def test_a_killed_shard_is_resubmitted_and_resumes(local_ray, catalog, reference
     assert killed and code == 0, err
     assert '"resubmitted": 1' in out
     assert _table(ws) == reference
+
+
+def test_gen_nas_on_ray_gives_the_local_table(local_ray, tmp_path):
+    from narbuild.nasgen.dataset import write
+
+    args = {"count": 120, "classes": 3, "seed": 4, "depth": 5, "pool": 200}
+    here, there = (Workspace(tmp_path / name, create=True) for name in ("local", "ray"))
+    local_summary = write(here, **args)
+    ray_summary = write(there, **args, executor="ray", chunk=50)
+    assert len(there.table("nas").parts()) == 3  # one staged part per chunk, swapped in
+    assert there.table("nas").read().equals(here.table("nas").read())
+    for key in ("rows", "class_sizes", "nodes", "darts_nodes", "distance_to_own_centre"):
+        assert ray_summary[key] == local_summary[key]
+    assert not [p for p in tmp_path.rglob(".nas.staging-*")]

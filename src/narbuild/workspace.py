@@ -152,7 +152,7 @@ class Table:
             return None
         folder = self.path / subdir if subdir else self.path
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"part-{_sortable_stamp()}.parquet"
+        target = folder / f"part-{sortable_stamp()}.parquet"
         write_parquet_atomic(table, target)
         return target
 
@@ -210,12 +210,27 @@ class Table:
         folder.mkdir(parents=True, exist_ok=True)
         self._swap(folder, rows, sorted(folder.glob("*.parquet")))
 
+    def replace_files(self, files: list[Path], subdir: str = "") -> None:
+        """Make ``files`` (finished part files of this table, written beside the workspace on
+        the same file system, named in write order) the table's only parts, in one step under
+        the exclusive tables lock."""
+        folder = self.path / subdir if subdir else self.path
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            self._read_part(path, [self.key])  # ours, readable, of this schema
+        old = sorted(folder.glob("*.parquet"))
+        with _tables_lock(self.path.parent, exclusive=True):
+            for path in files:
+                os.replace(path, folder / path.name)
+            for p in old:
+                p.unlink(missing_ok=True)
+
     def _swap(self, folder: Path, table: pa.Table, old: list[Path], name: str | None = None,
               ) -> None:
         """Write ``table`` as a new part (named ``name``, else with a new stamp), then, under
         the exclusive tables lock, make it visible and remove ``old``: a reader sees either the
         old parts or the new one."""
-        target = folder / (name or f"part-{_sortable_stamp()}.parquet")
+        target = folder / (name or f"part-{sortable_stamp()}.parquet")
         tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
         try:
             _write_synced(table, tmp)
@@ -379,7 +394,7 @@ def load_state(path: Path) -> dict[str, Any]:
 _counter = 0
 
 
-def _sortable_stamp() -> str:
+def sortable_stamp() -> str:
     """A file-name stamp that sorts by write order within and across processes."""
     global _counter
     _counter += 1

@@ -21,9 +21,14 @@ import click
                    "guarantee, (smallest centre distance - 1) // 2].")
 @click.option("--pool", type=click.IntRange(min=1), default=10000, show_default=True,
               help="Random networks the centres are chosen from (farthest-point sampling).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="ray: graphs built by Ray tasks, chunk by chunk, into "
+                                      "staging parts swapped in together (the same table).")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="ray: the cluster [default: $RAY_ADDRESS, else a local instance].")
 @click.pass_obj
 def gen_nas(ctx: Any, count: int, classes: int, seed: int, depth: int, radius: int | None,
-            pool: int) -> None:
+            pool: int, executor: str, address: str | None) -> None:
     """Generate DARTS-space networks in edit-distance classes into the nas table.
 
     \b
@@ -41,7 +46,7 @@ def gen_nas(ctx: Any, count: int, classes: int, seed: int, depth: int, radius: i
 
     ws = ctx.workspace(create=True, writer="gen-nas")
     summary = write(ws, count=count, classes=classes, seed=seed, depth=depth, radius=radius,
-                    pool=pool)
+                    pool=pool, executor=executor, address=address)
     ctx.emit(summary, _render)
 
 

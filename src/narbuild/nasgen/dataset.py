@@ -35,6 +35,7 @@ import importlib.util
 import json
 import re
 import resource
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -72,13 +73,13 @@ class NasSet:
     options: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, darts_nodes: np.ndarray | None = None) -> dict[str, Any]:
         """Class sizes, radius, and distance distributions within and between classes."""
         c = self.classes
         off = c.centre_distances[~np.eye(len(c.centres), dtype=bool)]
         nearest_other = c.distance + c.margin
         return {
-            "rows": self.table.num_rows,
+            "rows": len(c.cluster),
             "options": self.options,
             "class_sizes": np.bincount(c.cluster).tolist(),
             "radius": c.radius,
@@ -88,7 +89,8 @@ class NasSet:
             "distance_to_nearest_other_centre": _histogram(nearest_other),
             "min_margin": int(c.margin.min()),
             "nodes": _stats(self.table.column("num_nodes").to_numpy()),
-            "darts_nodes": _stats(pc.list_value_length(self.table.column("darts_nodes"))
+            "darts_nodes": _stats(darts_nodes if darts_nodes is not None else
+                                  pc.list_value_length(self.table.column("darts_nodes"))
                                   .to_numpy()),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
@@ -229,34 +231,35 @@ def torch_version() -> str:
 
 
 def _table(made: Classes, chunks: list[dict], options: dict[str, Any]) -> pa.Table:
-    n = len(made.cluster)
-    genotypes = _genotype_strings(made.normal, made.reduce)
-    centre_of = np.asarray(made.centres)[made.cluster]
-    index = np.arange(n) - centre_of
-    width_c, width_i = len(str(options["classes"] - 1)), len(str(int(index.max())))
-    ids = [f"nas:{c:0{width_c}d}-{i:0{width_i}d}" for c, i in zip(made.cluster.tolist(),
+    columns = {name: pa.chunked_array([c[name] for c in chunks]) for name in chunks[0]}
+    return slice_table(made, 0, len(made.cluster), columns, options)
+
+
+def slice_table(made: Classes, lo: int, hi: int, graph: dict[str, Any],
+                options: dict[str, Any]) -> pa.Table:
+    """Rows ``lo:hi`` of the ``nas`` table, given their graph columns (:func:`_chunk`)."""
+    n = hi - lo
+    normal, reduce = made.normal[lo:hi], made.reduce[lo:hi]
+    cluster = made.cluster[lo:hi]
+    genotypes = _genotype_strings(normal, reduce)
+    centres = np.asarray(made.centres)
+    centre_genotypes = _genotype_strings(made.normal[centres], made.reduce[centres])
+    index = np.arange(lo, hi) - centres[cluster]
+    width_c = len(str(options["classes"] - 1))
+    width_i = len(str(int((np.arange(len(made.cluster)) - centres[made.cluster]).max())))
+    ids = [f"nas:{c:0{width_c}d}-{i:0{width_i}d}" for c, i in zip(cluster.tolist(),
                                                                    index.tolist())]
     config_hash = [hashlib.sha256(text.encode()).hexdigest()
                    for text in build_configs(genotypes, options)]
-
-    def joined(name: str) -> pa.ChunkedArray:
-        return pa.chunked_array([c[name] for c in chunks])
-
     traced_at = EPOCH + dt.timedelta(seconds=options["seed"])
     inputs = json.dumps({"0": {"shape": [1, 3, IMAGE_SIZE, IMAGE_SIZE], "dtype": "float32"}})
     columns: dict[str, Any] = {
-        "model_id": ids, "status": ["ok"] * n, "error": pa.nulls(n, pa.string()),
-        "nodes": joined("nodes"), "edge_src": joined("edge_src"), "edge_dst": joined("edge_dst"),
-        "num_nodes": joined("num_nodes"), "num_edges": joined("num_edges"),
-        "graph_hash": joined("graph_hash"), "flops": joined("flops"), "macs": joined("macs"),
-        "params": joined("params"), "inputs": [inputs] * n,
-        "outputs": [json.dumps([[1, options["num_classes"]]])] * n,
+        **graph, "model_id": ids, "status": ["ok"] * n, "error": pa.nulls(n, pa.string()),
+        "inputs": [inputs] * n, "outputs": [json.dumps([[1, options["num_classes"]]])] * n,
         "config_hash": config_hash, "torch_version": [torch_version()] * n,
         "narbuild_version": [__version__] * n, "traced_at": [traced_at] * n,
-        "genotype": genotypes, "darts_nodes": joined("darts_nodes"),
-        "darts_edge_src": joined("darts_edge_src"), "darts_edge_dst": joined("darts_edge_dst"),
-        "cluster": made.cluster, "centre": [genotypes[i] for i in centre_of],
-        "distance": made.distance,
+        "genotype": genotypes, "cluster": cluster, "distance": made.distance[lo:hi],
+        "centre": [centre_genotypes[c] for c in cluster.tolist()],
     }
     arrays = []
     for f in schemas.NAS:
@@ -273,20 +276,73 @@ def _table(made: Classes, chunks: list[dict], options: dict[str, Any]) -> pa.Tab
 # --- the workspace --------------------------------------------------------------------------
 
 def write(ws: Workspace, count: int = 30000, classes: int = 10, seed: int = 0, depth: int = 8,
+          executor: str = "local", address: str | None = None, chunk: int = CHUNK,
           **options: Any) -> dict[str, Any]:
     """Generate the set and make it the workspace's ``nas`` table, replacing any earlier one
     (:meth:`narbuild.workspace.Table.replace`: a reader sees the old table or the new one).
 
+    With ``executor="ray"`` the genotypes are drawn here (one seeded generator, as locally) and
+    Ray tasks build the graphs of ``chunk`` networks each into staging part files, which are
+    then swapped in together: the same rows in the same order as a local run, and this process
+    never holds the graph columns.
+
     Returns :meth:`NasSet.summary` plus the part written, the time and the peak memory.
     """
     start = time.perf_counter()
-    made = generate_set(count, classes, seed, depth, **options)
-    table = ws.table("nas")
-    table.replace(made.table)  # readers see the old table or the new one, never both
-    summary = made.summary()
-    summary.update(path=str(table.parts()[-1]), seconds_total=round(time.perf_counter() - start, 2),
-                   peak_rss_mb=peak_rss_mb())
+    if executor == "ray":
+        summary = _write_on_ray(ws, count, classes, seed, depth, address, chunk, options)
+    else:
+        made = generate_set(count, classes, seed, depth, **options)
+        ws.table("nas").replace(made.table)
+        summary = made.summary()
+    summary.update(path=str(ws.table("nas").parts()[-1]),
+                   seconds_total=round(time.perf_counter() - start, 2), peak_rss_mb=peak_rss_mb())
     return summary
+
+
+def _write_on_ray(ws: Workspace, count: int, classes: int, seed: int, depth: int,
+                  address: str | None, chunk: int, options: dict[str, Any]) -> dict[str, Any]:
+    from narbuild.tracing.ray_executor import connect
+    from narbuild.workspace import sortable_stamp
+
+    defaults = {"radius": None, "pool": 10000, "channels": 16, "num_classes": 10}
+    opts = {"count": count, "classes": classes, "seed": seed, "depth": depth,
+            **defaults, **options}
+    _check(count, classes, seed, depth, opts["radius"], opts["pool"], opts["channels"],
+           opts["num_classes"])
+    start = time.perf_counter()
+    made = generate_classes(np.random.default_rng(seed), count, classes, opts["pool"],
+                            opts["radius"])
+    seconds = {"classes": time.perf_counter() - start}
+    ray = connect(address)
+    staging = ws.table("nas").path.parent / f".nas.staging-{sortable_stamp()}"
+    staging.mkdir()
+    try:
+        start, shared, stamp = time.perf_counter(), ray.put(made), sortable_stamp()
+        task = ray.remote(num_cpus=1)(_build_part)
+        stats = ray.get([task.remote(shared, lo, min(lo + chunk, count), opts,
+                                     str(staging / f"part-{stamp}-{lo // chunk:06d}.parquet"))
+                         for lo in range(0, count, chunk)])
+        seconds["graphs"] = time.perf_counter() - start
+        ws.table("nas").replace_files(sorted(staging.glob("part-*.parquet")))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    nodes = np.concatenate([s["nodes"] for s in stats])
+    darts = np.concatenate([s["darts_nodes"] for s in stats])
+    return NasSet(pa.table({"num_nodes": nodes}), made, opts, seconds).summary(darts_nodes=darts)
+
+
+def _build_part(made: Classes, lo: int, hi: int, options: dict[str, Any], path: str
+                ) -> dict[str, np.ndarray]:
+    """A Ray task: rows ``lo:hi`` of the table into ``path``; their node counts."""
+    from narbuild.workspace import write_parquet_atomic
+
+    graph = _chunk(made.normal[lo:hi], made.reduce[lo:hi], options["depth"],
+                   options["channels"], options["num_classes"])
+    table = slice_table(made, lo, hi, graph, options)
+    write_parquet_atomic(table, Path(path))
+    return {"nodes": table.column("num_nodes").to_numpy(),
+            "darts_nodes": pc.list_value_length(table.column("darts_nodes")).to_numpy()}
 
 
 def peak_rss_mb() -> float:
