@@ -31,6 +31,7 @@ from narbuild import __version__
 from narbuild.errors import NarbuildError
 from narbuild.processes import die_with_parent
 from narbuild.tracing.shards import (
+    TraceCounts,
     manifest_digest,
     package_version,
     pinned_shard_count,
@@ -53,7 +54,7 @@ class RayOptions:
 
 
 @dataclass
-class RaySummary:
+class RaySummary(TraceCounts):
     """What a Ray trace did, added up over its shards."""
 
     num_shards: int = 0
@@ -61,16 +62,7 @@ class RaySummary:
     shards_fresh: int = 0
     resubmitted: int = 0
     failed: dict[int, str] = field(default_factory=dict)  # shard -> its log file
-    traced: int = 0
-    cached: int = 0
-    skipped: int = 0
-    ok: int = 0
-    errors: int = 0
-    seconds: float = 0.0
     nodes: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> Any:

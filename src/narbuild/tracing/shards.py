@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -15,6 +16,21 @@ from narbuild.errors import NarbuildError
 from narbuild.workspace import Table, Workspace
 
 DONE_MARKER = "_SUCCESS"
+
+
+@dataclass
+class TraceCounts:
+    """What a trace did to the catalog's rows (a run, a shard, or a Ray run's shards)."""
+
+    traced: int = 0
+    cached: int = 0
+    skipped: int = 0
+    ok: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 KEYS = ["model_id", "status", "config_hash"]
 _SHARD_DIR = re.compile(r"shard-\d{5}-of-(\d{5})")
 

@@ -25,6 +25,7 @@ from typing import Any
 from narbuild.errors import NarbuildError
 from narbuild.processes import die_with_parent
 from narbuild.tracing.ladder import graphs_row
+from narbuild.tracing.shards import TraceCounts
 
 
 @dataclass
@@ -43,24 +44,15 @@ class TraceOptions:
 
 
 @dataclass
-class TraceSummary:
+class TraceSummary(TraceCounts):
     """What a trace run did."""
 
-    traced: int = 0
-    cached: int = 0
-    skipped: int = 0
-    ok: int = 0
-    errors: int = 0
-    seconds: float = 0.0
     models_per_minute: float = 0.0
     peak_worker_rss_mb: float = 0.0  # resident, the pages shared with the parent included
     peak_worker_private_mb: float = 0.0  # the worker's own pages, as the memory limit counts
     shard: str = ""
     fallbacks: dict[str, int] = field(default_factory=dict)
     top_errors: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
     @classmethod
     def combine(cls, runs: list[TraceSummary]) -> TraceSummary:
