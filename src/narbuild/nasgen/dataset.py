@@ -315,7 +315,9 @@ def _write_on_ray(ws: Workspace, count: int, classes: int, seed: int, depth: int
                             opts["radius"])
     seconds = {"classes": time.perf_counter() - start}
     ray = connect(address)
-    staging = ws.table("nas").path.parent / f".nas.staging-{sortable_stamp()}"
+    for leftover in ws.root.glob(".nas.staging-*"):  # of a run killed before its clean-up
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = ws.root / f".nas.staging-{sortable_stamp()}"
     staging.mkdir()
     try:
         start, shared, stamp = time.perf_counter(), ray.put(made), sortable_stamp()
