@@ -109,6 +109,34 @@ def test_a_killed_driver_then_a_rerun_loses_and_duplicates_nothing(catalog, refe
     assert _table(ws) == reference
 
 
+def test_a_node_removed_mid_run_loses_no_shard(catalog, reference, tmp_path):
+    """A two-node cluster (one CPU each) loses a node mid-run: Ray retries its tasks on the
+    other node and every shard finishes, with the local table."""
+    from ray.cluster_utils import Cluster
+
+    ws = _copy(catalog, tmp_path)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        doomed = cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "narbuild.cli", "-w", str(ws.root), "--json", "trace",
+             "--executor", "ray", "--address", cluster.address, "--num-shards", "4", *LIMITS],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 90
+        while len(_shard_processes(ws.root)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_shard_processes(ws.root)) == 2, "two shards never ran at once"
+        cluster.remove_node(doomed)
+        out, err = driver.communicate(timeout=300)
+    finally:
+        cluster.shutdown()
+    assert driver.returncode == 0, err
+    assert '"shards_run": 4' in out
+    assert _table(ws) == reference
+
+
 def test_ray_gives_the_local_table_and_failures_are_error_rows(local_ray, catalog, reference,
                                                                tmp_path, run_cli):
     ws = _copy(catalog, tmp_path)
