@@ -89,12 +89,12 @@ def normalised_adjacency(edge_index: torch.Tensor, n: int, dtype: torch.dtype) -
     keep = src != dst
     loops = torch.arange(n, device=src.device)
     src, dst = torch.cat([src[keep], loops]), torch.cat([dst[keep], loops])
-    degree = torch.bincount(dst, minlength=n).to(dtype)
-    inv_sqrt = degree.pow(-0.5)
+    degree = torch.bincount(dst, minlength=n)  # also each row's entries in the CSR
+    inv_sqrt = degree.to(dtype).pow(-0.5)
     order = torch.argsort(dst, stable=True)
     src, dst = src[order], dst[order]
     crow = torch.zeros(n + 1, dtype=torch.int64, device=src.device)
-    crow[1:] = torch.cumsum(torch.bincount(dst, minlength=n), 0)
+    crow[1:] = torch.cumsum(degree, 0)
     with torch.sparse.check_sparse_tensor_invariants(False), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(crow, src, inv_sqrt[dst] * inv_sqrt[src], (n, n))

@@ -121,14 +121,9 @@ def generate_set(count: int = 30000, classes: int = 10, seed: int = 0, depth: in
                  radius: int | None = None, pool: int = 10000, channels: int = 16,
                  num_classes: int = 10) -> NasSet:
     """Like :func:`generate`, also returning the class arrays, a summary and timings."""
-    _check(count, classes, seed, depth, radius, pool, channels, num_classes)
-    options = {"count": count, "classes": classes, "seed": seed, "depth": depth,
-               "radius": radius, "pool": pool, "channels": channels, "num_classes": num_classes}
+    options = set_options(count, classes, seed, depth, radius, pool, channels, num_classes)
     seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    made = generate_classes(rng, count, classes, pool, radius)
-    seconds["classes"] = time.perf_counter() - start
+    made = _classes(options, seconds)
     start = time.perf_counter()
     columns = _graph_columns(made.normal, made.reduce, depth, channels, num_classes)
     seconds["graphs"] = time.perf_counter() - start
@@ -136,6 +131,24 @@ def generate_set(count: int = 30000, classes: int = 10, seed: int = 0, depth: in
     table = _table(made, columns, options)
     seconds["table"] = time.perf_counter() - start
     return NasSet(table, made, options, seconds)
+
+
+def set_options(count: int = 30000, classes: int = 10, seed: int = 0, depth: int = 8,
+                radius: int | None = None, pool: int = 10000, channels: int = 16,
+                num_classes: int = 10) -> dict[str, Any]:
+    """A set's options, checked, with their defaults (as the summary reports them)."""
+    _check(count, classes, seed, depth, radius, pool, channels, num_classes)
+    return {"count": count, "classes": classes, "seed": seed, "depth": depth,
+            "radius": radius, "pool": pool, "channels": channels, "num_classes": num_classes}
+
+
+def _classes(options: dict[str, Any], seconds: dict[str, float]) -> Classes:
+    """Step 1 and 2 (centres, members), from one generator seeded by ``options["seed"]``."""
+    start = time.perf_counter()
+    made = generate_classes(np.random.default_rng(options["seed"]), options["count"],
+                            options["classes"], options["pool"], options["radius"])
+    seconds["classes"] = time.perf_counter() - start
+    return made
 
 
 def _check(count, classes, seed, depth, radius, pool, channels, num_classes) -> None:
@@ -305,15 +318,9 @@ def _write_on_ray(ws: Workspace, count: int, classes: int, seed: int, depth: int
     from narbuild.tracing.ray_executor import connect
     from narbuild.workspace import sortable_stamp
 
-    defaults = {"radius": None, "pool": 10000, "channels": 16, "num_classes": 10}
-    opts = {"count": count, "classes": classes, "seed": seed, "depth": depth,
-            **defaults, **options}
-    _check(count, classes, seed, depth, opts["radius"], opts["pool"], opts["channels"],
-           opts["num_classes"])
-    start = time.perf_counter()
-    made = generate_classes(np.random.default_rng(seed), count, classes, opts["pool"],
-                            opts["radius"])
-    seconds = {"classes": time.perf_counter() - start}
+    opts = set_options(count, classes, seed, depth, **options)
+    seconds: dict[str, float] = {}
+    made = _classes(opts, seconds)
     ray = connect(address)
     for leftover in ws.root.glob(".nas.staging-*"):  # of a run killed before its clean-up
         shutil.rmtree(leftover, ignore_errors=True)

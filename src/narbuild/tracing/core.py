@@ -115,29 +115,43 @@ def trace_module(model: torch.nn.Module, inputs: tuple | dict, *,
     except Exception as exc:
         if not fallbacks or not _on_meta(model):
             raise
-        first = exc
+        error = exc
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-    bf16 = bool(NEEDS_BF16.search(str(first))) and dtype == torch.float32
-    if bf16:
+    if NEEDS_BF16.search(str(error)) and dtype == torch.float32:
         model.to(torch.bfloat16)
-    try:
-        cast = cast_inputs(inputs, torch.bfloat16) if bf16 else inputs
         try:
-            if not bf16:
-                raise first
-            result, step = _trace_once(model, cast), "meta-bf16"
-        except Exception as exc:
-            if "nonzero" not in str(exc):
-                raise
-            from torch.fx.experimental import _config
-
-            with _config.patch(meta_nonzero_assume_all_nonzero=True):
-                result, step = _trace_once(model, cast), "meta-nonzero"
-            result.flops = None
-    finally:
-        if bf16:
+            return _meta_steps(model, cast_inputs(inputs, torch.bfloat16))
+        finally:
             model.to(dtype)  # free on meta: no values to lose
+    if "nonzero" in str(error):
+        return _stepped(trace_all_selected(model, inputs), "meta-nonzero")
+    raise error
+
+
+def _meta_steps(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
+    """``meta-bf16`` on a module already cast, then ``meta-nonzero`` when it selects by value."""
+    try:
+        return _stepped(_trace_once(model, inputs), "meta-bf16")
+    except Exception as exc:
+        if "nonzero" not in str(exc):
+            raise
+    return _stepped(trace_all_selected(model, inputs), "meta-nonzero")
+
+
+def _stepped(result: TraceResult, step: str) -> TraceResult:
     result.extra["step"] = step
+    return result
+
+
+def trace_all_selected(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
+    """Trace on meta with every ``nonzero`` answered "all of them" (the ladder's
+    ``meta-nonzero``); FLOPs are left unknown, since every expert would count for every
+    token."""
+    from torch.fx.experimental import _config
+
+    with _config.patch(meta_nonzero_assume_all_nonzero=True):
+        result = _trace_once(model, inputs)
+    result.flops = None
     return result
 
 

@@ -57,7 +57,13 @@ import torch
 
 from narbuild import __version__
 from narbuild.tracing.build import Built, build, literals_on_host
-from narbuild.tracing.core import NEEDS_BF16, TraceResult, count_params, trace_module
+from narbuild.tracing.core import (
+    NEEDS_BF16,
+    TraceResult,
+    count_params,
+    trace_all_selected,
+    trace_module,
+)
 from narbuild.tracing.inputs import NotApplicable, alternative_inputs
 
 CPU_PARAM_BUDGET = 200_000_000
@@ -177,7 +183,7 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
             if name == "alt-inputs":
                 return _trace_alternatives(built), name, built.attention
             if name == "meta-nonzero":
-                return _trace_all_selected(built), name, built.attention
+                return trace_all_selected(built.model, built.inputs), name, built.attention
             with literals_on_host() if step == "meta-constants" else contextlib.nullcontext():
                 result = trace_module(built.model, built.inputs, fallbacks=False)
             return result, name, built.attention
@@ -201,16 +207,6 @@ def _trace_alternatives(built: Built) -> TraceResult:
     if not failures:
         raise NotApplicable("no alternative layout for these inputs")
     raise RuntimeError("no alternative layout fits: " + "; ".join(failures))
-
-
-def _trace_all_selected(built: Built) -> TraceResult:
-    """Trace on meta with every ``nonzero`` answered "all of them"; FLOPs left unknown."""
-    from torch.fx.experimental import _config
-
-    with _config.patch(meta_nonzero_assume_all_nonzero=True):
-        result = trace_module(built.model, built.inputs, fallbacks=False)
-    result.flops = None
-    return result
 
 
 def _budget(dtype: torch.dtype) -> int:

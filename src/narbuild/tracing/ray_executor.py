@@ -36,6 +36,7 @@ from narbuild.tracing.shards import (
     package_version,
     pinned_shard_count,
     read_done,
+    shard_dir,
 )
 from narbuild.workspace import DELEGATED_ENV, Workspace
 
@@ -184,8 +185,7 @@ def _run(ray: Any, workspace: Workspace, todo: list[int], num_shards: int,
         tries[shard] += 1
         command = [sys.executable, "-m", "narbuild.cli", "-w", root, "--json", "--quiet",
                    "trace", "--shard", str(shard), "--num-shards", str(num_shards), *shard_args]
-        log = str(logs / f"trace-shard-{shard:05d}-of-{num_shards:05d}.log")
-        pending[task.remote(command, log)] = (shard, time.monotonic())
+        pending[task.remote(command, str(_log(logs, shard, num_shards)))] = (shard, time.monotonic())
 
     for shard in todo:
         submit(shard)
@@ -218,17 +218,21 @@ def _collect(shard: int, code: int, out: str, summary: RaySummary, tries: dict[i
             result = json.loads(out)
         except ValueError:
             result = {}
-        for key in ("traced", "cached", "skipped", "ok", "errors"):
-            setattr(summary, key, getattr(summary, key) + int(result.get(key, 0)))
+        summary.add(result)
     elif tries[shard] <= options.retries:
         summary.resubmitted += 1
         submit(shard)
     else:
-        summary.failed[shard] = str(logs / f"trace-shard-{shard:05d}-of-{num_shards:05d}.log")
+        summary.failed[shard] = str(_log(logs, shard, num_shards))
+
+
+def _log(logs: Path, shard: int, num_shards: int) -> Path:
+    """A shard's log file (every attempt, and the driver's notes, appended)."""
+    return logs / f"trace-{shard_dir(shard, num_shards)}.log"
 
 
 def _note(logs: Path, shard: int, num_shards: int, text: str) -> None:
-    with open(logs / f"trace-shard-{shard:05d}-of-{num_shards:05d}.log", "a") as fh:
+    with open(_log(logs, shard, num_shards), "a") as fh:
         fh.write(f"--- driver: {text}\n")
 
 

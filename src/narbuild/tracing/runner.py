@@ -151,7 +151,6 @@ def _count(summary: TraceSummary, row: dict) -> None:
 
 def error_kind(error: str) -> str:
     """A short, groupable reason: the first failure's exception and message, numbers masked."""
-
     first = error.split(" | ")[0]
     first = re.sub(r"^[\w-]+: (?=\w+(Error|Exception|Limit|NotImplemented))", "", first)
     return re.sub(r"\d+", "N", first)[:90]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -31,6 +32,11 @@ class TraceCounts:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def add(self, other: Mapping[str, Any]) -> None:
+        """Add another run's row counts (its :meth:`as_dict`, or a shard's JSON summary)."""
+        for key in ("traced", "cached", "skipped", "ok", "errors"):
+            setattr(self, key, getattr(self, key) + int(other.get(key, 0)))
 KEYS = ["model_id", "status", "config_hash"]
 _SHARD_DIR = re.compile(r"shard-\d{5}-of-(\d{5})")
 
@@ -43,6 +49,7 @@ def shard_of(key: str, num_shards: int) -> int:
 
 
 def shard_dir(shard: int, num_shards: int) -> str:
+    """A shard's folder in the graphs table (and the name of its log)."""
     return f"shard-{shard:05d}-of-{num_shards:05d}"
 
 

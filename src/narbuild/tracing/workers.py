@@ -24,7 +24,7 @@ from typing import Any
 
 from narbuild.errors import NarbuildError
 from narbuild.processes import die_with_parent
-from narbuild.tracing.ladder import graphs_row
+from narbuild.tracing.ladder import graphs_row, one_line, trace_manifest_row
 from narbuild.tracing.shards import TraceCounts
 
 
@@ -59,8 +59,8 @@ class TraceSummary(TraceCounts):
         """The summary of several shards run one after another."""
         out = cls(shard=f"{len(runs)} shards")
         for run in runs:
-            for key in ("traced", "cached", "skipped", "ok", "errors", "seconds"):
-                setattr(out, key, getattr(out, key) + getattr(run, key))
+            out.add(run.as_dict())
+            out.seconds += run.seconds
             out.peak_worker_rss_mb = max(out.peak_worker_rss_mb, run.peak_worker_rss_mb)
             out.peak_worker_private_mb = max(out.peak_worker_private_mb,
                                              run.peak_worker_private_mb)
@@ -108,8 +108,6 @@ def _worker_main(conn: Connection, parent_pid: int, catalog: bool) -> None:
 def _run_job(job: dict) -> dict:
     """Trace one job into a graphs row; the model's code exiting becomes an error row too.
     A spec that is wrong (no such file, no such id) comes back as ``narbuild_error``."""
-    from narbuild.tracing.ladder import graphs_row, one_line, trace_manifest_row
-
     start = time.perf_counter()
     try:
         if "spec" not in job:
