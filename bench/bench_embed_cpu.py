@@ -7,25 +7,15 @@ whole `embed` path (motif graphs included), on this machine's CPU or a GPU.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 
 import torch
 
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
-from narbuild.encoder.data import load_records, motif_graphs
+from narbuild.encoder.data import data_hash, load_records, motif_graphs
 from narbuild.encoder.train import embed_nar, resolve_device
 from narbuild.workspace import Workspace
-
-
-def data_hash(records) -> str:
-    """sha256 over (record id, family, split) of every record, in id order (a record id holds
-    the first 16 hex digits of the record's graph hash)."""
-    # the id is written twice: the hash in MODEL_CARD.md was computed from this exact layout
-    lines = [f"{r}:{r}:{f}:{s}" for r, f, s in zip(
-        records.record_ids, records.table["fine_label"].to_pylist(), records.split)]
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 def main() -> None:

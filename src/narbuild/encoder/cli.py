@@ -9,6 +9,7 @@ import click
 from narbuild.errors import NarbuildError
 
 DEFAULT_EVAL_METHODS = "nar,nar-cl,nar-cl+wl-fam,gcn,gat,wl,wl-fam,vae"
+DEFAULT_PROTOCOL_METHODS = "nar,nar-ce,nar-cl,nar-val,nar-cl+wl-fam,gcn,gat,vae,wl,wl-fam"
 
 
 def train_options(command):
@@ -85,48 +86,122 @@ def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | No
 @click.command(name="eval")
 @click.option("--dataset", type=click.Choice(["real", "nas", "all"]), default="all",
               show_default=True, help="Which processed records to evaluate on.")
-@click.option("--methods", default=DEFAULT_EVAL_METHODS, show_default=True,
-              help="Comma list of nar, gcn, gat, wl, vae, the ablations nar-ce, nar-cl, "
-                   "nar-nas, nar-ft, and ours: wl-fam (WL weighted by the training families), "
-                   "nar-cl+wl and nar-cl+wl-fam (cosines weighted).")
+@click.option("--protocol", default="paper", show_default=True,
+              help="Comma list: paper (v1: the processed split, relevant = same fine label, "
+                   "the paper's Table 1), or benchmark v2's closed, loo, open, variants; all = "
+                   "the four v2 protocols (DESIGN.md, bench/README.md).")
+@click.option("--methods", default=None,
+              help="Comma list. paper: nar, gcn, gat, wl, vae, the ablations nar-ce, nar-cl, "
+                   "nar-nas, nar-ft, and ours: wl-fam, nar-cl+wl, nar-cl+wl-fam [default: "
+                   f"{DEFAULT_EVAL_METHODS}]. v2 adds nar-val and fusions chosen on validation "
+                   f"[default: {DEFAULT_PROTOCOL_METHODS}].")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma list of seeds.")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="v2: folds of loo and open.")
 @train_options
 @click.pass_obj
-def eval_(ctx: Any, dataset: str, methods: str, seeds: str, **kw: Any) -> None:
+def eval_(ctx: Any, dataset: str, protocol: str, methods: str | None, seeds: str, folds: int,
+          **kw: Any) -> None:
     """Train every method on the training records, rank, and report MRR/MAP/NDCG@20/50/100.
 
-    Writes reports/eval.json (what --json prints), reports/eval-details.json (stds, seeds,
-    timings) and reports/eval.md (the paper's table layout) in the workspace.
+    \b
+    paper (v1): reports/eval.json (what --json prints), eval-details.json, eval.md.
+    v2 protocols: reports/eval-protocols.json and eval-protocols.md, with bootstrap 95 %
+    intervals, per-slice metrics and the settings chosen on validation. `variants` traces
+    depth/width variants of the catalogue into <workdir>/variants on first use.
+
+    \b
+    Examples:
+      narbuild eval --seeds 0                      # the paper's protocol
+      narbuild eval --protocol all --dim 64        # benchmark v2
+      narbuild eval --protocol open --methods wl,wl-fam,nar-cl
     """
     from narbuild.cli import progress
-    from narbuild.encoder.evaluate import (
-        ABLATIONS,
-        DATASETS,
-        METHODS,
-        evaluate,
-        summary,
-        write_report,
-    )
 
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METHODS + ABLATIONS]
-    if unknown:
-        raise NarbuildError(f"unknown method(s) {', '.join(unknown)}",
-                            f"use {', '.join(METHODS + ABLATIONS)}")
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise NarbuildError(f"--seeds must be integers, got {seeds!r}",
-                            "e.g. --seeds 0,1,2") from None
+    protocols = _protocols(protocol)
+    seed_list = _seeds(seeds)
     datasets = DATASETS if dataset == "all" else (dataset,)
     ws = ctx.workspace()
-    with progress(ctx, "evaluating") as advance:
-        report = evaluate(ws, datasets, names, seed_list, _config(0, **kw), kw["device"],
-                          on_run=lambda *_: advance())
-    paths = write_report(ws, report)
+    result: dict[str, Any] = {}
+    texts: list[str] = []
+    if "paper" in protocols:
+        result["paper"], text = _paper(ctx, ws, datasets, methods or DEFAULT_EVAL_METHODS,
+                                       seed_list, kw, progress)
+        texts.append(text)
+    v2 = [p for p in protocols if p != "paper"]
+    if v2:
+        result["v2"], text = _v2(ctx, ws, datasets, v2, methods or DEFAULT_PROTOCOL_METHODS,
+                                 seed_list, folds, kw, progress)
+        texts.append(text)
 
     def render(_: dict[str, Any]) -> None:
-        click.echo((paths["markdown"]).read_text())
-        click.echo(f"report: {paths['markdown']} and {paths['json']}")
+        click.echo("\n".join(texts))
 
-    ctx.emit(summary(report), render)
+    ctx.emit(result["paper"] if list(result) == ["paper"] else result, render)
+
+
+DATASETS = ("real", "nas")
+
+
+def _protocols(text: str) -> list[str]:
+    from narbuild.benchmark.protocols import PROTOCOLS
+
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    names = [q for p in names for q in (PROTOCOLS if p == "all" else (p,))]
+    unknown = [p for p in names if p not in ("paper", *PROTOCOLS)]
+    if unknown or not names:
+        raise NarbuildError(f"unknown protocol(s) {', '.join(unknown) or repr(text)}",
+                            f"use paper, {', '.join(PROTOCOLS)} or all")
+    return list(dict.fromkeys(names))
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise NarbuildError(f"--seeds must be integers, got {text!r}",
+                            "e.g. --seeds 0,1,2") from None
+    if not seeds:
+        raise NarbuildError("--seeds is empty", "e.g. --seeds 0,1,2")
+    return seeds
+
+
+def _method_list(text: str, known: tuple[str, ...]) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in known]
+    if unknown or not names:
+        raise NarbuildError(f"unknown method(s) {', '.join(unknown) or repr(text)}",
+                            f"use {', '.join(known)}")
+    return names
+
+
+def _paper(ctx: Any, ws: Any, datasets: tuple[str, ...], methods: str, seeds: list[int],
+           kw: dict[str, Any], progress: Any) -> tuple[dict[str, Any], str]:
+    from narbuild.encoder.evaluate import ABLATIONS, METHODS, evaluate, summary, write_report
+
+    names = _method_list(methods, METHODS + ABLATIONS)
+    with progress(ctx, "evaluating") as advance:
+        report = evaluate(ws, datasets, names, seeds, _config(0, **kw), kw["device"],
+                          on_run=lambda *_: advance())
+    paths = write_report(ws, report)
+    return summary(report), (paths["markdown"].read_text()
+                             + f"report: {paths['markdown']} and {paths['json']}")
+
+
+def _v2(ctx: Any, ws: Any, datasets: tuple[str, ...], protocols: list[str], methods: str,
+        seeds: list[int], folds: int, kw: dict[str, Any], progress: Any
+        ) -> tuple[dict[str, Any], str]:
+    from narbuild.benchmark import evaluate_protocols
+    from narbuild.benchmark.report import write_protocol_report
+    from narbuild.benchmark.run import METHODS
+
+    names = _method_list(methods, METHODS)
+    with progress(ctx, "benchmark v2") as advance:
+        report = evaluate_protocols(ws, datasets, protocols, names, seeds, _config(0, **kw),
+                                    kw["device"], folds, on_run=lambda *_: advance(),
+                                    on_step=lambda step: advance())
+    paths = write_protocol_report(ws, report)
+    means = {d: {p: {m: row["mean"] for m, row in r["methods"].items()}
+                 for p, r in v["protocols"].items()} for d, v in report["datasets"].items()}
+    return means, (paths["markdown"].read_text()
+                   + f"report: {paths['markdown']} and {paths['json']}")

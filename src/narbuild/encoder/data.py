@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,8 @@ from narbuild.workspace import Workspace
 NUM_OPS = len(VOCAB)
 """Operator ids are ``0 .. NUM_OPS-1`` (unknown, the published 89, narbuild's extras)."""
 
-COLUMNS = ["record_id", "dataset", "model_id", "model_ids", "fine_label", "coarse_label", "split",
+COLUMNS = ["record_id", "dataset", "model_id", "model_ids", "source", "fine_label", "fine_labels",
+           "coarse_label", "split", "graph_hash",
            "op_ids", "edge_src", "edge_dst", "node_motif", "macro_motif", "macro_edge_src",
            "macro_edge_dst", "motif_keys", "motif_ops", "params", "flops"]
 
@@ -87,6 +89,15 @@ def load_datasets(ws: Workspace, names: Sequence[str],
 def load_records(ws: Workspace, dataset: str) -> Records:
     """The ``dataset`` (real | nas) records of the workspace's processed table."""
     return load_datasets(ws, [dataset], skip_missing=False)[dataset]
+
+
+def data_hash(records: Records) -> str:
+    """16 hex digits of sha256 over (record id, family, split) of every record, in table order:
+    names the data behind a retrieval figure."""
+    # the id is written twice: the hash in MODEL_CARD.md was computed from this exact layout
+    lines = [f"{r}:{r}:{f}:{s}" for r, f, s in zip(
+        records.record_ids, records.table["fine_label"].to_pylist(), records.split)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 def validation_split(train: np.ndarray, labels: np.ndarray, seed: int = 0,

@@ -199,7 +199,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [head, "|" + "---|" * (len(METRICS) + 2)]
     for dataset, d in report["datasets"].items():
         for method, row in d["methods"].items():
-            cells = [_cell(row["mean"][m], row["std"][m], row["seeds"]) for m in METRICS]
+            cells = [mean_std_cell(row["mean"][m], row["std"][m], row["seeds"]) for m in METRICS]
             lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
     lines += ["", "| Dataset | Records | Test queries | Families |", "|---|---|---|---|"]
     lines += [f"| {n} | {d['records']} | {d['queries']} | {d['families']} |"
@@ -214,7 +214,8 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(mean: float, std: float, seeds: int) -> str:
+def mean_std_cell(mean: float, std: float, seeds: int) -> str:
+    """``mean ± std`` (just the mean for one seed; ``-`` for NaN)."""
     if math.isnan(mean):
         return "-"
     return f"{mean:.3f} ± {std:.3f}" if seeds > 1 else f"{mean:.3f}"

@@ -12,7 +12,7 @@ Queries with no relevant record anywhere (R = 0) are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,25 +21,34 @@ import torch
 KS = (20, 50, 100)
 
 
+def unit_rows(vectors: np.ndarray | sp.spmatrix) -> torch.Tensor | sp.csr_matrix:
+    """Rows scaled to unit length: a float32 tensor, or a scipy CSR matrix when sparse."""
+    if sp.issparse(vectors):
+        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(1))).ravel()
+        return (sp.diags(1 / np.maximum(norms, 1e-12)) @ vectors).tocsr()
+    return torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=1)
+
+
 def cosine_topk(vectors: np.ndarray | sp.spmatrix, queries: np.ndarray, k: int,
-                chunk: int = 1024) -> np.ndarray:
+                chunk: int = 1024,
+                exclude: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Indices of the ``k`` most cosine-similar records to each query record, itself excluded,
     ties broken by record index so a ranking is reproducible. ``vectors`` is dense or a scipy
-    sparse matrix (rows L2-normalised here)."""
+    sparse matrix (rows L2-normalised here). ``exclude(chunk_queries)`` may mark further
+    records a query must not rank (a boolean ``[len(chunk_queries), num_records]``); they sort
+    last."""
     queries = np.asarray(queries, dtype=np.int64)
     k = min(k, vectors.shape[0] - 1)
     out = np.empty((len(queries), k), dtype=np.int64)
-    if sp.issparse(vectors):
-        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(1))).ravel()
-        unit = (sp.diags(1 / np.maximum(norms, 1e-12)) @ vectors).tocsr()
-    else:
-        unit = torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=1)
+    unit = unit_rows(vectors)
     for start in range(0, len(queries), chunk):
         q = queries[start:start + chunk]
         if sp.issparse(unit):
             sims = torch.from_numpy((unit[q] @ unit.T).toarray().astype(np.float32))
         else:
             sims = unit[torch.from_numpy(q)] @ unit.T
+        if exclude is not None:
+            sims[torch.from_numpy(exclude(q))] = -torch.inf
         out[start:start + chunk] = rank_rows(sims, q, k)
     return out
 
@@ -66,10 +75,17 @@ def retrieval_metrics(rel: np.ndarray, num_relevant: np.ndarray,
                       ks: Sequence[int] = KS) -> dict[str, float]:
     """``{"mrr@k", "map@k", "ndcg@k"}`` for each k, averaged over queries with R > 0."""
     keep = num_relevant > 0
-    rel, num_relevant = rel[keep].astype(np.float64), num_relevant[keep]
-    out: dict[str, float] = {}
-    if not len(rel):
+    if not keep.any():
         return {f"{m}@{k}": float("nan") for k in ks for m in ("mrr", "map", "ndcg")}
+    return {m: float(np.mean(v)) for m, v in per_query_metrics(rel[keep], num_relevant[keep],
+                                                                 ks).items()}
+
+
+def per_query_metrics(rel: np.ndarray, num_relevant: np.ndarray,
+                      ks: Sequence[int] = KS) -> dict[str, np.ndarray]:
+    """``{"mrr@k", "map@k", "ndcg@k"}``: one value per query (every R must be > 0)."""
+    rel = rel.astype(np.float64)
+    out: dict[str, np.ndarray] = {}
     positions = np.arange(1, rel.shape[1] + 1)
     discounts = 1.0 / np.log2(positions + 1)
     for k in ks:
@@ -78,9 +94,9 @@ def retrieval_metrics(rel: np.ndarray, num_relevant: np.ndarray,
         precision = np.cumsum(r, 1) / positions[: r.shape[1]]
         denom = np.minimum(num_relevant, k)
         ideal = np.array([discounts[:n].sum() for n in denom])
-        out[f"mrr@{k}"] = float(np.mean(1.0 / first))
-        out[f"map@{k}"] = float(np.mean((precision * r).sum(1) / denom))
-        out[f"ndcg@{k}"] = float(np.mean((r * discounts[: r.shape[1]]).sum(1) / ideal))
+        out[f"mrr@{k}"] = 1.0 / first
+        out[f"map@{k}"] = (precision * r).sum(1) / denom
+        out[f"ndcg@{k}"] = (r * discounts[: r.shape[1]]).sum(1) / ideal
     return out
 
 

@@ -303,7 +303,7 @@ def _timm(config: dict[str, Any], step: str) -> Built:
     check_local_architecture(config["architecture"])
     cfg = config.get("pretrained_cfg", {})
     model = timm.create_model(config["architecture"], pretrained=False,
-                              num_classes=cfg.get("num_classes", 1000))
+                              num_classes=cfg.get("num_classes", 1000), **config.get("kwargs", {}))
     size = cfg.get("input_size")
     if step == "small-input" and size:
         size = [size[0], *[max(s // 2, 32) for s in size[1:]]]

@@ -1,0 +1,74 @@
+"""The v2 report as JSON and Markdown: ``reports/eval-protocols.json`` and ``.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from narbuild.encoder.evaluate import mean_std_cell
+from narbuild.workspace import Workspace, write_text_atomic
+
+SHOWN = ("mrr@20", "map@20", "ndcg@20")
+
+PROTOCOL_TEXT = {
+    "closed": "the processed table's 0.9/0.1 split (v1's queries; siblings excluded)",
+    "loo": "every record with a relevant record in another unit is a query once, in "
+           "unit-disjoint folds",
+    "open": "family-disjoint folds: a test family is never fitted, trained on or selected on",
+    "variants": "depth/width variants of catalogue architectures against the catalogue; "
+                "relevant = same family",
+}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Per dataset and protocol: a table of every method (mean ± std over seeds, bootstrap 95 %
+    interval), then the slices of the best method and the choices made on validation."""
+    p = report["protocol"]
+    lines = ["# narbuild eval: benchmark v2", "",
+             f"Relevant = shares a family with the query; same-backbone siblings and variants "
+             f"are never ranked. {p['folds']} folds; seeds {p['seeds']}; settings chosen "
+             f"{p['selection']}; 95 % intervals from {p['bootstrap']} bootstrap resamples of "
+             f"the queries. git {p['git']}, device {p['device']}, dim {p['config']['dim']}, "
+             f"epochs {p['config']['epochs']} (motif {p['config']['motif_epochs']}); "
+             + ", ".join(f"{k} {v}" for k, v in p["packages"].items()) + ".", ""]
+    for name, d in report["datasets"].items():
+        lines += [(f"## {name}: {d['records']} records, {d['units']} retrieval units, "
+                  f"{d['families']} families in {d['family_groups']} groups "
+                  f"(data hash {d['catalogue_hash']})"), ""]
+        if d.get("variants_version"):
+            lines += [(f"Variants v{d['variants_version']}: {d['traced']} traced, {d['kept']} "
+                      f"kept, {d['same_as_catalogue']} dropped as equal to a catalogue graph."),
+                      ""]
+        for protocol, r in d["protocols"].items():
+            lines += _protocol_table(protocol, r)
+    return "\n".join(lines) + "\n"
+
+
+def _protocol_table(protocol: str, r: dict[str, Any]) -> list[str]:
+    lines = [f"### {protocol}: {r['queries']} queries, {r['seconds']} s", "",
+             PROTOCOL_TEXT.get(protocol, ""), "",
+             "| Method | " + " | ".join(m.upper() for m in SHOWN) + " | MAP@20 95 % CI | "
+             "Chosen on validation |", "|---|" + "---|" * (len(SHOWN) + 2)]
+    for method, row in r["methods"].items():
+        cells = [mean_std_cell(row["mean"][m], row["std"][m], row["seeds"]) for m in SHOWN]
+        lo, hi = row["ci95"]["map@20"]
+        chosen = "; ".join(f"{k} ×{n}" for k, n in row["choices"].items()) or "-"
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | [{lo:.3f}, {hi:.3f}] | "
+                     f"{chosen} |")
+    best = max(r["methods"], key=lambda m: r["methods"][m]["mean"]["map@20"])
+    lines += ["", f"Slices of {best} (MAP@20, queries):", ""]
+    for kind, values in r["methods"][best]["slices"].items():
+        lines.append(f"- {kind}: " + ", ".join(f"{v} {s['map@20']:.3f} ({s['queries']})"
+                                              for v, s in values.items()))
+    return lines + [""]
+
+
+def write_protocol_report(ws: Workspace, report: dict[str, Any]) -> dict[str, Path]:
+    """``reports/eval-protocols.json`` (everything) and ``reports/eval-protocols.md``."""
+    folder = ws.root / "reports"
+    folder.mkdir(exist_ok=True)
+    paths = {"json": folder / "eval-protocols.json", "markdown": folder / "eval-protocols.md"}
+    write_text_atomic(paths["json"], json.dumps(report, indent=2))
+    write_text_atomic(paths["markdown"], markdown(report))
+    return paths

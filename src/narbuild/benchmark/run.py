@@ -1,0 +1,276 @@
+"""``narbuild eval --protocol``: every method on every task of every protocol, scored per query.
+
+For each task (:mod:`narbuild.benchmark.protocols`) a method fits on the task's ``fit`` rows
+only (training, idf weights, family weights), embeds every record, and ranks the gallery for
+each validation and test query, siblings and non-gallery records excluded. Settings are chosen
+per task on the validation queries (MAP@20), then frozen for the test queries (a task without
+validation queries takes the v1 defaults: WL's rounds, weight 0.5, ``nar``):
+
+* ``wl``, ``wl-fam``: the WL rounds, from :data:`WL_ROUNDS`;
+* a fusion ``<learned>+<wl method>``: the learned side's weight, from :data:`FUSION_GRID`;
+* ``nar-val``: which of ``nar`` (ce+cl), ``nar-ce`` and ``nar-cl`` (run in the same eval) is
+  used.
+
+Per method and protocol the report holds the mean and std over seeds of each metric, a
+bootstrap 95 % interval over queries (seed-averaged per-query values), the choices made, and
+@20 metrics per slice: source, family size and coarse label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+import torch
+
+from narbuild.benchmark.protocols import PROTOCOLS, Catalogue, Task, protocol_tasks, size_bucket
+from narbuild.encoder.data import Inputs, Records
+from narbuild.encoder.metrics import KS, cosine_topk, per_query_metrics
+from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
+from narbuild.encoder.wl import (
+    FUSION_WEIGHT,
+    WL_METHODS,
+    family_rows,
+    fuse_with_wl,
+    idf_weights,
+    tfidf_rows,
+    wl_counts,
+)
+from narbuild.errors import NarbuildError
+
+LEARNED = ("nar", "nar-ce", "nar-cl", "nar-ft", "gcn", "gat", "vae")
+BAGS = ("wl", "wl-fam")
+SELECTED = ("nar-val",)
+FUSIONS = ("nar+wl-fam", "nar-cl+wl", "nar-cl+wl-fam", "gcn+wl-fam")
+METHODS = LEARNED + BAGS + SELECTED + FUSIONS
+WL_ROUNDS = (1, 2, 3)
+FUSION_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+SELECT_BY = "map@20"
+BOOTSTRAP = 1000
+METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
+
+
+def task_records(records: Records, fit: np.ndarray) -> Records:
+    """``records`` as a method fitting on ``fit`` sees them: only those rows are ``train``,
+    and the label space is their families alone (other rows' labels are -1)."""
+    names = sorted({records.label_names[i] for i in records.labels[fit]})
+    index = {n: i for i, n in enumerate(names)}
+    labels = np.full(len(records), -1, dtype=np.int64)
+    labels[fit] = [index[records.label_names[i]] for i in records.labels[fit]]
+    split = np.full(len(records), "held", dtype=object)
+    split[fit] = "train"
+    return Records(records.table, records.record_ids, labels, names, split)
+
+
+@dataclass
+class Scored:
+    """Per-query metrics of one method on one task's validation and test queries."""
+
+    validation: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+
+
+def score(vectors: Any, cat: Catalogue, queries: np.ndarray,
+          ks: Sequence[int] = KS) -> dict[str, np.ndarray]:
+    """Per-query metrics of ``vectors`` for ``queries`` (each must have R > 0)."""
+    queries = np.asarray(queries, dtype=np.int64)
+    if not len(queries):
+        return {m: np.zeros(0) for m in METRICS}
+    ranked = cosine_topk(vectors, queries, max(ks), exclude=cat.excluded)
+    rel, counts = [], []
+    for start in range(0, len(queries), 1024):
+        q = queries[start:start + 1024]
+        relevant = cat.relevant(q) & ~cat.excluded(q)
+        rel.append(np.take_along_axis(relevant, ranked[start:start + 1024], 1))
+        counts.append(relevant.sum(1))
+    return per_query_metrics(np.concatenate(rel), np.concatenate(counts), ks)
+
+
+@dataclass
+class Bench:
+    """One dataset's records, catalogue and tasks, and the vectors computed so far."""
+
+    inputs: Inputs
+    cat: Catalogue
+    tasks: list[Task]
+    cfg: TrainConfig
+    device: torch.device
+    _vectors: dict[tuple, tuple[Any, float]] = field(default_factory=dict)
+    _counts: dict[int, sp.csr_matrix] = field(default_factory=dict)
+
+    def vectors(self, method: str, task: Task, seed: int, rounds: int = 0) -> Any:
+        """``method``'s vectors of every record, fitted on ``task.fit`` (cached by method,
+        seed and the fitted rows: ``closed`` and ``variants`` share one training)."""
+        fit_key = hashlib.sha1(np.asarray(task.fit, np.int64).tobytes()).hexdigest()
+        key = (method, 0 if method in BAGS else seed, rounds, fit_key)
+        if key not in self._vectors:
+            start = time.perf_counter()
+            found = (self._bag(method, task.fit, rounds) if method in BAGS
+                     else self._learned(method, task.fit, seed))
+            self._vectors[key] = (found, time.perf_counter() - start)
+        return self._vectors[key][0]
+
+    def seconds(self) -> dict[str, float]:
+        """Fitting + embedding seconds per method, summed over its tasks and seeds."""
+        out: dict[str, float] = {}
+        for (method, *_), (_, s) in self._vectors.items():
+            out[method] = round(out.get(method, 0.0) + s, 2)
+        return out
+
+    def _bag(self, method: str, fit: np.ndarray, rounds: int) -> sp.csr_matrix:
+        if rounds not in self._counts:
+            self._counts[rounds] = wl_counts(self.inputs.raw, rounds)[0]
+        counts = self._counts[rounds].copy()
+        if method == "wl-fam":
+            return family_rows(counts, self.inputs.records.labels, fit)[0]
+        return tfidf_rows(counts, idf_weights(counts[fit]))
+
+    def _learned(self, method: str, fit: np.ndarray, seed: int) -> np.ndarray:
+        base = method.split("-")[0]
+        cfg = replace(self.cfg, seed=seed)
+        if base == "nar":
+            cfg = replace(cfg, loss={"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss),
+                          finetune_motifs=method == "nar-ft")
+        view = Inputs(task_records(self.inputs.records, fit), self.inputs._cache)
+        model, _ = train_method(base, view, cfg, self.device)
+        return vectors_of(base, model, view, self.device)
+
+
+def _best(options: dict[Any, Scored], default: Any) -> tuple[Any, Scored]:
+    """The option with the best mean validation ``SELECT_BY`` (the first on ties), or
+    ``default`` when the task has no validation queries."""
+    if not len(next(iter(options.values())).validation[SELECT_BY]):
+        return default, options[default]
+    choice = max(options, key=lambda o: float(np.mean(options[o].validation[SELECT_BY])))
+    return choice, options[choice]
+
+
+def run_task(bench: Bench, method: str, task: Task, seed: int) -> tuple[Scored, Any]:
+    """``method`` on one task with one seed: per-query metrics and the setting it chose."""
+    def scored(vectors: Any) -> Scored:
+        return Scored(score(vectors, bench.cat, task.validation),
+                      score(vectors, bench.cat, task.queries))
+
+    def rounds_of(bag: str) -> dict[int, Scored]:
+        return {r: scored(bench.vectors(bag, task, seed, r)) for r in WL_ROUNDS}
+
+    if method in BAGS:
+        return _swap(_best(rounds_of(method), WL_METHODS[method]))
+    if method == "nar-val":
+        return _swap(_best({m: run_task(bench, m, task, seed)[0]
+                            for m in ("nar", "nar-ce", "nar-cl")}, "nar"))
+    learned, _, bag = method.partition("+")
+    if not bag:
+        return scored(bench.vectors(learned, task, seed)), None
+    rounds = _best(rounds_of(bag), WL_METHODS[bag])[0]
+    encoded, wl = bench.vectors(learned, task, seed), bench.vectors(bag, task, seed, rounds)
+    weight, result = _best({w: scored(fuse_with_wl(encoded, wl, w)) for w in FUSION_GRID},
+                           FUSION_WEIGHT)
+    return result, {"weight": weight, "rounds": rounds}
+
+
+def _swap(pair: tuple[Any, Scored]) -> tuple[Scored, Any]:
+    return pair[1], pair[0]
+
+
+def benchmark(inputs: Inputs, cat: Catalogue, protocols: Sequence[str], methods: Sequence[str],
+              seeds: Sequence[int], cfg: TrainConfig, device: str = "auto",
+              folds: int = 5, on_run: Callable[[str, str, int], None] | None = None
+              ) -> dict[str, Any]:
+    """The report of ``methods`` on ``protocols`` for one dataset (see the module)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise NarbuildError(f"unknown method(s) {', '.join(unknown)}",
+                            f"use {', '.join(METHODS)}")
+    records = inputs.records
+    tasks = protocol_tasks(cat, protocols, records.split, records.labels, folds)
+    bench = Bench(inputs, cat, tasks, cfg, resolve_device(device))
+    report: dict[str, Any] = {"protocols": {}}
+    for protocol in protocols:
+        mine = [t for t in tasks if t.protocol == protocol]
+        if not mine:
+            continue
+        queries = np.concatenate([t.queries for t in mine])
+        start = time.perf_counter()
+        rows = {}
+        for method in methods:
+            per_seed, choices = [], []
+            for seed in ([0] if method in BAGS else seeds):
+                parts = []
+                for task in mine:
+                    result, choice = run_task(bench, method, task, seed)
+                    parts.append(result.test)
+                    choices.append(choice)
+                per_seed.append({m: np.concatenate([p[m] for p in parts]) for m in METRICS})
+                if on_run:
+                    on_run(protocol, method, seed)
+            rows[method] = _aggregate(per_seed, queries, records, cat, choices)
+        report["protocols"][protocol] = {
+            "tasks": [{"name": t.name, "fit": len(t.fit), "validation": len(t.validation),
+                       "queries": len(t.queries)} for t in mine],
+            "queries": len(queries), "seconds": round(time.perf_counter() - start, 1),
+            "methods": rows}
+    report["fit_seconds"] = bench.seconds()
+    return report
+
+
+def _aggregate(per_seed: list[dict[str, np.ndarray]], queries: np.ndarray, records: Records,
+               cat: Catalogue, choices: list[Any]) -> dict[str, Any]:
+    means = {m: [float(np.mean(s[m])) if len(s[m]) else float("nan") for s in per_seed]
+             for m in METRICS}
+    averaged = {m: np.mean([s[m] for s in per_seed], axis=0) for m in METRICS}
+    return {"mean": {m: round(float(np.mean(v)), 4) for m, v in means.items()},
+            "std": {m: round(float(np.std(v)), 4) for m, v in means.items()},
+            "ci95": {m: bootstrap_ci(v) for m, v in averaged.items()},
+            "seeds": len(per_seed),
+            "slices": slices(averaged, queries, records.table, cat),
+            "choices": _count(choices)}
+
+
+def bootstrap_ci(values: np.ndarray, resamples: int = BOOTSTRAP, seed: int = 0
+                 ) -> list[float]:
+    """The 2.5 and 97.5 percentiles of the mean of ``values`` over resampled queries."""
+    if not len(values):
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(values), size=(resamples, len(values)))
+    means = np.asarray(values)[draws].mean(1)
+    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)),
+                                                              4)]
+
+
+def slices(averaged: dict[str, np.ndarray], queries: np.ndarray, table: pa.Table,
+           cat: Catalogue) -> dict[str, dict[str, dict[str, float]]]:
+    """``{slice kind: {value: {"queries": n, "mrr@20": .., "map@20": .., "ndcg@20": ..}}}``."""
+    kinds = {"source": np.array(table["source"].to_pylist(), dtype=object)[queries],
+             "family size": np.array([size_bucket(int(s)) for s in cat.family_size[queries]],
+                                     dtype=object),
+             "coarse": np.array(table["coarse_label"].to_pylist(), dtype=object)[queries]}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for kind, values in kinds.items():
+        out[kind] = {}
+        for value in sorted(set(values)):
+            keep = values == value
+            out[kind][str(value)] = {"queries": int(keep.sum()), **{
+                m: round(float(np.mean(averaged[m][keep])), 4) for m in METRICS
+                if m.endswith("@20")}}
+    return out
+
+
+def _count(choices: list[Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in choices:
+        if c is not None:
+            key = c if isinstance(c, str) else ", ".join(f"{k} {v}" for k, v in sorted(c.items())) \
+                if isinstance(c, dict) else f"rounds {c}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+__all__ = ["METHODS", "PROTOCOLS", "benchmark", "bootstrap_ci", "score", "task_records"]
