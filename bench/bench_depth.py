@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from narbuild.benchmark import load_catalogue
+from narbuild.benchmark.suite import load_catalogue
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.metrics import unit_rows
 from narbuild.encoder.train import embed_nar, resolve_device

@@ -182,3 +182,8 @@ def test_eval_protocol_all_end_to_end(tmp_path, run_cli, monkeypatch):
     assert "weight" in next(iter(row["choices"]))
     assert "timm" in row["slices"]["source"]
     assert "### variants" in (tmp_path / "ws" / "reports" / "eval-protocols.md").read_text()
+    release = tmp_path / "release"
+    assert run_cli(["-q", "-w", ws, "push", "--local-dir", str(release)])[0] == 0
+    card = (release / "README.md").read_text()
+    assert "**Benchmark v2**" in card and "*real / variants*" in card
+    assert real["catalogue_hash"] in card

@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     # every method trained on this workspace's split; a quick CPU recipe (the full one: the
     # defaults, 512 dims and 3 seeds; bench/README.md has its figures on the whole catalog)
     _run(args.workdir, "eval", "--seeds", "0", "--dim", "32", "--epochs", "5", "--motif-epochs", "2")
+    # benchmark v2: siblings excluded, unit- and family-disjoint folds, depth/width variants of
+    # the traced models (traced into <workdir>/variants), settings chosen on validation
+    _run(args.workdir, "eval", "--protocol", "all", "--methods", "wl,wl-fam,nar-cl,nar-cl+wl-fam",
+         "--seeds", "0", "--folds", "3", "--dim", "32", "--epochs", "5", "--motif-epochs", "2")
     # a release folder is narbuild's own and lies outside the workspace
     release = str(Path(args.workdir).resolve().parent / f"{Path(args.workdir).name}-release")
     _run(args.workdir, "push", "--local-dir", release, "--check")

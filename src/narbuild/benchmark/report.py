@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from narbuild.encoder.evaluate import mean_std_cell
 from narbuild.workspace import Workspace, write_text_atomic
 
 SHOWN = ("mrr@20", "map@20", "ndcg@20")
@@ -62,6 +62,46 @@ def _protocol_table(protocol: str, r: dict[str, Any]) -> list[str]:
         lines.append(f"- {kind}: " + ", ".join(f"{v} {s['map@20']:.3f} ({s['queries']})"
                                               for v, s in values.items()))
     return lines + [""]
+
+
+def mean_std_cell(mean: float, std: float, seeds: int) -> str:
+    """``mean ± std`` (just the mean for one seed; ``-`` for NaN)."""
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.3f} ± {std:.3f}" if seeds > 1 else f"{mean:.3f}"
+
+
+def card_section(report: dict[str, Any]) -> str:
+    """The dataset card's benchmark-v2 tables: per dataset and protocol, each method's @20
+    metrics with the MAP@20 interval, the protocol named and the data hash beside them."""
+    p = report.get("protocol", {})
+    lines = [(f"**Benchmark v2** (`narbuild eval --protocol all`; relevant = shares a family, "
+             f"same-backbone siblings never ranked, settings chosen on validation; "
+             f"{p.get('folds')} folds, seeds {p.get('seeds')}, "
+             f"dim {p.get('config', {}).get('dim')}, git {p.get('git')}):"), ""]
+    for name, d in report.get("datasets", {}).items():
+        for protocol, r in d.get("protocols", {}).items():
+            lines += [(f"*{name} / {protocol}* ({PROTOCOL_TEXT.get(protocol, '')}; "
+                      f"{r['queries']} queries; data hash {d.get('catalogue_hash')}):"), "",
+                      "| method | MRR@20 | MAP@20 | MAP@20 95 % CI | NDCG@20 |",
+                      "| --- | --- | --- | --- | --- |"]
+            for method, row in r["methods"].items():
+                lo, hi = row["ci95"]["map@20"]
+                lines.append(f"| {method} | {row['mean']['mrr@20']:.3f} | "
+                             f"{row['mean']['map@20']:.3f} | [{lo:.3f}, {hi:.3f}] | "
+                             f"{row['mean']['ndcg@20']:.3f} |")
+            lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def read_protocol_report(root: Path) -> dict[str, Any] | None:
+    """``reports/eval-protocols.json`` under ``root`` when it exists and parses, else None."""
+    path = root / "reports" / "eval-protocols.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and "datasets" in report else None
 
 
 def write_protocol_report(ws: Workspace, report: dict[str, Any]) -> dict[str, Path]:

@@ -48,6 +48,8 @@ class CardInputs:
     configs: list[ConfigRelease]
     figures: list[Figure]
     eval_report: dict[str, Any] | None = None
+    protocol_report: dict[str, Any] | None = None
+    """``narbuild eval --protocol``'s benchmark-v2 report, when the workspace has one."""
     repo_id: str | None = None
     license: str = "apache-2.0"
     map_points: int = 2000
@@ -448,13 +450,19 @@ def _embedding_map(x: CardInputs) -> str:
 
 
 def _evaluation(x: CardInputs) -> str:
+    from narbuild.benchmark.report import card_section
+
     table = eval_table(x.eval_report) if x.eval_report else ""
-    if not table:
+    v2 = card_section(x.protocol_report) if x.protocol_report else ""
+    if not table and not v2:
         return ("## Evaluation\n\nNo evaluation report in this release: run `narbuild eval` "
                 "before `narbuild push` to add the retrieval metrics.")
-    return ("## Evaluation\n\nRetrieval of the test records against the train records (as in the "
-            "NAR paper's Table 1): MRR, MAP and NDCG at 20, 50 and 100, from `narbuild eval`"
-            + _protocol(x.eval_report) + "\n\n" + table)
+    text = "## Evaluation"
+    if table:
+        text += ("\n\nRetrieval of the test records against the train records (as in the NAR "
+                 "paper's Table 1): MRR, MAP and NDCG at 20, 50 and 100, from `narbuild eval`"
+                 + _protocol(x.eval_report) + "\n\n" + table)
+    return text + (f"\n\n{v2}" if v2 else "")
 
 
 def eval_table(report: dict[str, Any]) -> str:

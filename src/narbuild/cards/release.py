@@ -128,6 +128,7 @@ def stage_release(
         license: the dataset licence (a Hub licence id).
         map_points: at most this many points per embedding-map panel (seeded subsample).
     """
+    from narbuild.benchmark.report import read_protocol_report
     from narbuild.cards.card import CardInputs, render_card
     from narbuild.cards.figures import make_figures
 
@@ -142,7 +143,8 @@ def stage_release(
             configs = _write_configs(tables, tmp, max_shard_bytes)
             figures = make_figures(tables, tmp / "figures", max_points=map_points)
             inputs = CardInputs(tables=tables, configs=configs, figures=figures,
-                                eval_report=report, repo_id=repo_id, license=license,
+                                eval_report=report, protocol_report=read_protocol_report(ws.root),
+                                repo_id=repo_id, license=license,
                                 map_points=map_points, max_shard_bytes=max_shard_bytes)
             (tmp / "README.md").write_text(render_card(inputs), encoding="utf-8")
             swap_in(tmp, out_dir)

@@ -191,9 +191,9 @@ def _paper(ctx: Any, ws: Any, datasets: tuple[str, ...], methods: str, seeds: li
 def _v2(ctx: Any, ws: Any, datasets: tuple[str, ...], protocols: list[str], methods: str,
         seeds: list[int], folds: int, kw: dict[str, Any], progress: Any
         ) -> tuple[dict[str, Any], str]:
-    from narbuild.benchmark import evaluate_protocols
     from narbuild.benchmark.report import write_protocol_report
     from narbuild.benchmark.run import METHODS
+    from narbuild.benchmark.suite import evaluate_protocols
 
     names = _method_list(methods, METHODS)
     with progress(ctx, "benchmark v2") as advance:

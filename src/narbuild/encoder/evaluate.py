@@ -20,7 +20,6 @@ embed every record, and score the test queries with :mod:`narbuild.encoder.metri
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from narbuild.benchmark.report import mean_std_cell
 from narbuild.encoder.data import Inputs, load_datasets, load_records
 from narbuild.encoder.metrics import KS, evaluate_vectors
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
@@ -212,13 +212,6 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {dataset} | {method} | {row['train_seconds']} | {epochs} | "
                          f"{row['embed_seconds']} |")
     return "\n".join(lines) + "\n"
-
-
-def mean_std_cell(mean: float, std: float, seeds: int) -> str:
-    """``mean ± std`` (just the mean for one seed; ``-`` for NaN)."""
-    if math.isnan(mean):
-        return "-"
-    return f"{mean:.3f} ± {std:.3f}" if seeds > 1 else f"{mean:.3f}"
 
 
 def write_report(ws: Workspace, report: dict[str, Any]) -> dict[str, Path]:
