@@ -19,9 +19,12 @@ bootstrap 95 % interval over queries (seed-averaged per-query values), the choic
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +32,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 import torch
 
+from narbuild import __version__
 from narbuild.benchmark.protocols import PROTOCOLS, Catalogue, Task, protocol_tasks, size_bucket
 from narbuild.encoder.data import Inputs, Records
 from narbuild.encoder.metrics import KS, cosine_topk, per_query_metrics
@@ -101,20 +105,50 @@ class Bench:
     tasks: list[Task]
     cfg: TrainConfig
     device: torch.device
+    cache: Path | None = None
+    """Where trained vectors are kept by content (method, seed, recipe, fitted rows, records):
+    a re-run, or one killed half-way, trains only what it has not trained yet."""
     _vectors: dict[tuple, tuple[Any, float]] = field(default_factory=dict)
     _counts: dict[int, sp.csr_matrix] = field(default_factory=dict)
+    _fits: dict[str, np.ndarray] = field(default_factory=dict)
 
     def vectors(self, method: str, task: Task, seed: int, rounds: int = 0) -> Any:
-        """``method``'s vectors of every record, fitted on ``task.fit`` (cached by method,
-        seed and the fitted rows: ``closed`` and ``variants`` share one training)."""
+        """``method``'s vectors of every record, fitted on ``task.fit`` (kept by method, seed
+        and the fitted rows: ``closed`` and ``variants`` share one training)."""
         fit_key = hashlib.sha1(np.asarray(task.fit, np.int64).tobytes()).hexdigest()
+        self._fits[fit_key] = task.fit
         key = (method, 0 if method in BAGS else seed, rounds, fit_key)
         if key not in self._vectors:
             start = time.perf_counter()
-            found = (self._bag(method, task.fit, rounds) if method in BAGS
-                     else self._learned(method, task.fit, seed))
-            self._vectors[key] = (found, time.perf_counter() - start)
+            if method in BAGS:
+                found, seconds = self._bag(method, task.fit, rounds), None
+            else:
+                found, seconds = self._stored(method, seed, fit_key)
+            self._vectors[key] = (found, seconds or time.perf_counter() - start)
         return self._vectors[key][0]
+
+    def _stored(self, method: str, seed: int, fit_key: str) -> tuple[np.ndarray, float | None]:
+        """Trained vectors and the seconds their training took (read back from the cache)."""
+        if self.cache is None:
+            return self._learned(method, seed, fit_key), None
+        t = self.inputs.records.table
+        content = json.dumps([method, seed, replace(self.cfg, seed=seed).as_dict(), fit_key,
+                              t["record_id"].to_pylist(), t["graph_hash"].to_pylist(),
+                              __version__, torch.__version__], default=str)
+        path = self.cache / f"{hashlib.sha256(content.encode()).hexdigest()[:32]}.npz"
+        try:
+            with np.load(path) as stored:
+                return stored["vectors"], float(stored["seconds"])
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # missing, torn or foreign: train again
+        start = time.perf_counter()
+        found = self._learned(method, seed, fit_key)
+        seconds = time.perf_counter() - start
+        self.cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, vectors=found, seconds=seconds)
+        os.replace(tmp, path)
+        return found, seconds
 
     def seconds(self) -> dict[str, float]:
         """Fitting + embedding seconds per method, summed over its tasks and seeds."""
@@ -131,7 +165,8 @@ class Bench:
             return family_rows(counts, self.inputs.records.labels, fit)[0]
         return tfidf_rows(counts, idf_weights(counts[fit]))
 
-    def _learned(self, method: str, fit: np.ndarray, seed: int) -> np.ndarray:
+    def _learned(self, method: str, seed: int, fit_key: str) -> np.ndarray:
+        fit = self._fits[fit_key]
         base = method.split("-")[0]
         cfg = replace(self.cfg, seed=seed)
         if base == "nar":
@@ -181,8 +216,8 @@ def _swap(pair: tuple[Any, Scored]) -> tuple[Scored, Any]:
 
 def benchmark(inputs: Inputs, cat: Catalogue, protocols: Sequence[str], methods: Sequence[str],
               seeds: Sequence[int], cfg: TrainConfig, device: str = "auto",
-              folds: int = 5, on_run: Callable[[str, str, int], None] | None = None
-              ) -> dict[str, Any]:
+              folds: int = 5, on_run: Callable[[str, str, int], None] | None = None,
+              cache: Path | None = None) -> dict[str, Any]:
     """The report of ``methods`` on ``protocols`` for one dataset (see the module)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -190,7 +225,7 @@ def benchmark(inputs: Inputs, cat: Catalogue, protocols: Sequence[str], methods:
                             f"use {', '.join(METHODS)}")
     records = inputs.records
     tasks = protocol_tasks(cat, protocols, records.split, records.labels, folds)
-    bench = Bench(inputs, cat, tasks, cfg, resolve_device(device))
+    bench = Bench(inputs, cat, tasks, cfg, resolve_device(device), cache)
     report: dict[str, Any] = {"protocols": {}}
     for protocol in protocols:
         mine = [t for t in tasks if t.protocol == protocol]

@@ -75,7 +75,8 @@ def evaluate_protocols(ws: Workspace, datasets: Sequence[str], protocols: Sequen
         inputs, cat, data = load_catalogue(ws, name, "variants" in wanted, on_step)
         build_seconds = round(time.perf_counter() - start, 1)
         result = benchmark(inputs, cat, wanted, methods, seeds, cfg, device, folds,
-                           lambda p, m, s, n=name: on_run and on_run(n, p, m, s))
+                           lambda p, m, s, n=name: on_run and on_run(n, p, m, s),
+                           cache=ws.root / "cache" / "eval")
         report["datasets"][name] = {"records": int(cat.gallery.sum()),
                                     "units": len(np.unique(cat.units[cat.gallery])),
                                     "families": len(cat.family_names),
