@@ -68,6 +68,17 @@ def test_unseen_models_land_among_their_relatives(catalog, name):
     assert sum(right) >= 3, [(h.model_id, h.families, h.score) for h in result.hits]
 
 
+def test_wl_fam_orders_depth_ties_by_wl(catalog):
+    """VGGs differ only in depth, so colour presence ties them at 1.0; the wl cosine puts the
+    query itself first anyway (the default method)."""
+    tied = 0
+    for name in ("timm:vgg11", "timm:vgg13", "timm:vgg16", "timm:vgg19"):
+        hits = narbuild.search(name, k=2, workspace=catalog).hits
+        assert name in hits[0].model_ids, [(h.model_id, h.score) for h in hits]
+        tied += hits[1].score == pytest.approx(1.0, abs=1e-6)
+    assert tied >= 2
+
+
 @pytest.mark.parametrize("method", ["wl", "wl-fam", "nar", "nar+wl-fam"])
 def test_a_catalog_model_finds_itself_first(catalog, method):
     result = narbuild.search("timm:resnet26", k=3, workspace=catalog, method=method)

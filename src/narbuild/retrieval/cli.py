@@ -16,10 +16,11 @@ _WIDTH = 44
               help="How many results.")
 @click.option("--dataset", type=click.Choice(["real", "nas", "all"]), default="real",
               show_default=True, help="Which records to search.")
-@click.option("--method", default="wl", show_default=True,
-              help="wl: WL colour histograms with plain TF-IDF (training-free); wl-fam: WL "
-                   "colour presence weighted by an idf over the catalog's families (blind to "
-                   "depth); neither needs embeddings. nar, gcn, gat, vae: the workspace's "
+@click.option("--method", default="wl-fam", show_default=True,
+              help="wl-fam: WL colour presence weighted by an idf over the catalog's families "
+                   "(best on every benchmark-v2 protocol; equal scores ordered by wl's); wl: WL "
+                   "colour histograms with plain TF-IDF (training-free); neither needs "
+                   "embeddings. nar, gcn, gat, vae: the workspace's "
                    "embeddings of that method, with its encoder. nar+wl-fam (or nar+wl): "
                    "the two cosines weighted per dataset (for wl-fam, as chosen on a validation split; "
                    "the result names the weights).")

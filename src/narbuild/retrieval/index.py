@@ -67,16 +67,22 @@ class VectorIndex:
         return best(self.exact[rows] @ q, np.asarray(rows, dtype=np.int64), k)
 
 
-def best(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` highest (score, row) pairs, best first, ties in row order."""
+def best(scores: np.ndarray, rows: np.ndarray, k: int,
+         tiebreak: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` highest (score, row) pairs, best first. Ties (equal to 6 decimals when a
+    ``tiebreak`` score per row is given) go by the higher ``tiebreak``, then in row order."""
     if k <= 0:
         return np.zeros(0, np.float32), np.zeros(0, np.int64)
     if len(scores) > 4 * k:
         keep = np.argpartition(-scores, k - 1)[:k]
         edge = scores[keep].min()
-        keep = np.flatnonzero(scores >= edge)  # every row tied with the k-th stays a candidate
+        keep = np.flatnonzero(scores >= edge - 1e-6)  # rows tied with the k-th stay candidates
         scores, rows = scores[keep], rows[keep]
-    order = np.lexsort((rows, -scores))[:k]
+        tiebreak = None if tiebreak is None else tiebreak[keep]
+    if tiebreak is None:
+        order = np.lexsort((rows, -scores))[:k]
+    else:
+        order = np.lexsort((rows, -tiebreak, -np.round(scores, 6)))[:k]
     return scores[order].astype(np.float32), rows[order]
 
 

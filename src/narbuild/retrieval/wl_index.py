@@ -63,9 +63,12 @@ class WLIndex:
         return cls(ids, matrix, features, idf, rounds, float(np.log(1 + groups) + 1),
                    families is not None)
 
-    def search(self, record: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` records closest to a processed record, as (cosines, rows)."""
-        return best(self.scores(record), np.arange(len(self)), min(k, len(self)))
+    def search(self, record: dict[str, Any], k: int, tiebreak: WLIndex | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` records closest to a processed record, as (cosines, rows); equal cosines
+        go by ``tiebreak``'s (an index of the same records, e.g. ``wl`` under ``wl-fam``)."""
+        second = tiebreak.scores(record) if tiebreak is not None else None
+        return best(self.scores(record), np.arange(len(self)), min(k, len(self)), second)
 
     def scores(self, record: dict[str, Any]) -> np.ndarray:
         """The cosine of a processed record with every row."""
