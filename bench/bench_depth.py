@@ -22,6 +22,7 @@ from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.metrics import unit_rows
 from narbuild.encoder.train import embed_nar, resolve_device
 from narbuild.encoder.wl import WL_METHODS, family_rows, idf_weights, tfidf_rows, wl_counts
+from narbuild.provenance import provenance
 from narbuild.workspace import Workspace
 
 
@@ -53,7 +54,7 @@ def main() -> None:
         if m["variant_of"] in base_row:
             pairs.append((int(i), base_row[m["variant_of"]], table["source"][int(i)].as_py(),
                           m["knob"], m["value"]))
-    result = {"data": info, "pairs": len(pairs), "methods": {}}
+    result = {"data": info, "pairs": len(pairs), **provenance(), "methods": {}}
     for method in ("nar", "wl", "wl-fam"):
         unit = unit_rows(vectors(inputs, method, catalogue))
         dense = unit.toarray() if hasattr(unit, "toarray") else unit.numpy()

@@ -112,6 +112,13 @@ def test_open_never_fits_or_selects_on_a_test_family():
         assert (seen.labels[t.queries] == -1).all()
 
 
+def test_cli_default_methods_are_the_api_defaults():
+    from narbuild.benchmark.run import DEFAULT_METHODS
+    from narbuild.encoder.cli import DEFAULT_PROTOCOL_METHODS
+
+    assert tuple(DEFAULT_PROTOCOL_METHODS.split(",")) == DEFAULT_METHODS
+
+
 def test_bootstrap_interval_brackets_the_mean():
     values = np.random.default_rng(0).random(200)
     lo, hi = bootstrap_ci(values)

@@ -53,6 +53,8 @@ BAGS = ("wl", "wl-fam")
 SELECTED = ("nar-val",)
 FUSIONS = ("nar+wl-fam", "nar-cl+wl", "nar-cl+wl-fam", "gcn+wl-fam")
 METHODS = LEARNED + BAGS + SELECTED + FUSIONS
+DEFAULT_METHODS = ("nar", "nar-ce", "nar-cl", "nar-val", "nar-cl+wl-fam", "gcn", "gat", "vae",
+                   "wl", "wl-fam")
 WL_ROUNDS = (1, 2, 3)
 FUSION_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 SELECT_BY = "map@20"

@@ -12,6 +12,7 @@ import pyarrow as pa
 from narbuild.benchmark.protocols import FOLDS, PROTOCOLS, Catalogue
 from narbuild.encoder.data import Inputs, _records, data_hash, load_datasets, load_records
 from narbuild.encoder.train import TrainConfig
+from narbuild.provenance import provenance
 from narbuild.workspace import Workspace
 
 NAS_PROTOCOLS = ("closed", "open")
@@ -66,7 +67,7 @@ def evaluate_protocols(ws: Workspace, datasets: Sequence[str], protocols: Sequen
                      "selection": "per task on validation queries (map@20)",
                      "wl_rounds": list(WL_ROUNDS), "fusion_grid": list(FUSION_GRID),
                      "bootstrap": BOOTSTRAP, "config": cfg.as_dict(),
-                     "device": str(resolve_device(device)), **_versions()},
+                     "device": str(resolve_device(device)), **provenance()},
         "datasets": {}}
     present = load_datasets(ws, datasets)
     for name in present:
@@ -84,21 +85,6 @@ def evaluate_protocols(ws: Workspace, datasets: Sequence[str], protocols: Sequen
                                     **data, "load_seconds": build_seconds,
                                     **result}
     return report
-
-
-def _versions() -> dict[str, str]:
-    import subprocess
-    from importlib.metadata import version
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False,
-                             capture_output=True, text=True, timeout=5,
-                             cwd=__file__.rsplit("/src/", 1)[0]).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    packages = {p: version(p) for p in ("narbuild", "torch", "timm", "transformers",
-                                         "torchvision")}
-    return {"git": sha or "unknown", "packages": packages}
 
 
 __all__ = ["NAS_PROTOCOLS", "PROTOCOLS", "evaluate_protocols", "load_catalogue"]

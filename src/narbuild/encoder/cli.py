@@ -9,7 +9,11 @@ import click
 from narbuild.errors import NarbuildError
 
 DEFAULT_EVAL_METHODS = "nar,nar-cl,nar-cl+wl-fam,gcn,gat,wl,wl-fam,vae"
+"""The paper protocol's methods when --methods is not given (the API's default is
+:data:`narbuild.encoder.evaluate.METHODS`: the paper's own)."""
 DEFAULT_PROTOCOL_METHODS = "nar,nar-ce,nar-cl,nar-val,nar-cl+wl-fam,gcn,gat,vae,wl,wl-fam"
+"""Benchmark v2's methods when --methods is not given (the same list as the API's
+:data:`narbuild.benchmark.run.DEFAULT_METHODS`; a test keeps them equal)."""
 
 
 def train_options(loss: str):
