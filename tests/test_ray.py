@@ -40,7 +40,10 @@ def hogs():
         keep.append(bytearray(100 * 2**20))
         time.sleep(0.02)
 '''
-LIMITS = ["--timeout", "4", "--memory-limit", "600"]
+# Ray's workers run at nice 15: on a loaded machine a worker can take seconds to import torch,
+# so the time limit leaves the memory hog room to reach the memory limit first
+TIMEOUT_S = 10
+LIMITS = ["--timeout", str(TIMEOUT_S), "--memory-limit", "600"]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ def catalog(tmp_path_factory) -> Workspace:
 def reference(catalog, tmp_path_factory) -> dict[str, tuple]:
     """The table a local run makes."""
     ws = _copy(catalog, tmp_path_factory.mktemp("ref"))
-    trace_catalog(ws, TraceOptions(workers=2, timeout_s=4, memory_limit_mb=600))
+    trace_catalog(ws, TraceOptions(workers=2, timeout_s=TIMEOUT_S, memory_limit_mb=600))
     return _table(ws)
 
 
