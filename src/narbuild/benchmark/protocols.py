@@ -91,6 +91,8 @@ class Catalogue:
     @classmethod
     def build(cls, model_ids: Sequence[Sequence[str]], fine_labels: Sequence[Sequence[str]],
               gallery: Sequence[bool] | None = None) -> Catalogue:
+        """From each record's model ids and families (the processed ``model_ids`` and
+        ``fine_labels``); ``gallery`` False marks variants (default: every record rankable)."""
         gallery = np.ones(len(model_ids), bool) if gallery is None else np.asarray(gallery)
         names = sorted({f for labels in fine_labels for f in labels})
         col = {n: i for i, n in enumerate(names)}

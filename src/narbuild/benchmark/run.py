@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -301,13 +302,13 @@ def slices(averaged: dict[str, np.ndarray], queries: np.ndarray, table: pa.Table
 
 
 def _count(choices: list[Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for c in choices:
-        if c is not None:
-            key = c if isinstance(c, str) else ", ".join(f"{k} {v}" for k, v in sorted(c.items())) \
-                if isinstance(c, dict) else f"rounds {c}"
-            out[key] = out.get(key, 0) + 1
-    return out
+    """How often each setting was chosen: ``{"rounds 2": 3, "rounds 1, weight 0.2": 1, ...}``."""
+    def label(choice: Any) -> str:
+        if isinstance(choice, dict):
+            return ", ".join(f"{k} {v}" for k, v in sorted(choice.items()))
+        return choice if isinstance(choice, str) else f"rounds {choice}"
+
+    return dict(Counter(label(c) for c in choices if c is not None))
 
 
 __all__ = ["METHODS", "PROTOCOLS", "benchmark", "bootstrap_ci", "score", "task_records"]
