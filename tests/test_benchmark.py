@@ -173,13 +173,14 @@ def test_eval_protocol_all_end_to_end(tmp_path, run_cli, monkeypatch):
     assert run_cli(["-q", "-w", ws, "gen-nas", "--count", "60", "--classes", "3"])[0] == 0
     assert run_cli(["-q", "-w", ws, "preprocess", "--workers", "1"])[0] == 0
     code, out, err = run_cli(["-q", "-w", ws, "--json", "eval", "--protocol", "all",
-                              "--methods", "wl,wl-fam,nar-cl,nar-cl+wl-fam", "--seeds", "0",
+                              "--methods", "wl,wl-fam,nar-cl,nar-nas,nar-cl+wl-fam", "--seeds", "0",
                               "--folds", "2", "--dim", "16", "--epochs", "1",
                               "--motif-epochs", "1"])
     assert code == 0, err
     summary = json.loads(out)["v2"]
     assert set(summary["real"]) == {"closed", "loo", "open", "variants"}
     assert set(summary["nas"]) == {"closed", "open"}
+    assert "nar-nas" in summary["real"]["open"] and "nar-nas" not in summary["nas"]["open"]
     report = json.loads((tmp_path / "ws" / "reports" / "eval-protocols.json").read_text())
     real = report["datasets"]["real"]
     assert real["kept"] > 0 and real["variants_version"] == variants_module.VARIANTS_VERSION

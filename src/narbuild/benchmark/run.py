@@ -18,6 +18,7 @@ bootstrap 95 % interval over queries (seed-averaged per-query values), the choic
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ import torch
 
 from narbuild import __version__
 from narbuild.benchmark.protocols import PROTOCOLS, Catalogue, Task, protocol_tasks, size_bucket
-from narbuild.encoder.data import Inputs, Records
+from narbuild.encoder.data import Inputs, Records, data_hash
 from narbuild.encoder.metrics import KS, cosine_topk, per_query_metrics
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
 from narbuild.encoder.wl import (
@@ -49,7 +50,7 @@ from narbuild.encoder.wl import (
 )
 from narbuild.errors import NarbuildError
 
-LEARNED = ("nar", "nar-ce", "nar-cl", "nar-ft", "gcn", "gat", "vae")
+LEARNED = ("nar", "nar-ce", "nar-cl", "nar-ft", "nar-nas", "gcn", "gat", "vae")
 BAGS = ("wl", "wl-fam")
 SELECTED = ("nar-val",)
 FUSIONS = ("nar+wl-fam", "nar-cl+wl", "nar-cl+wl-fam", "gcn+wl-fam")
@@ -114,6 +115,9 @@ class Bench:
     _vectors: dict[tuple, tuple[Any, float]] = field(default_factory=dict)
     _counts: dict[int, sp.csr_matrix] = field(default_factory=dict)
     _fits: dict[str, np.ndarray] = field(default_factory=dict)
+    pretrain: Inputs | None = None
+    """The NAS records ``nar-nas`` pre-trains on (real set only)."""
+    _pretrained_models: dict[int, torch.nn.Module] = field(default_factory=dict)
 
     def vectors(self, method: str, task: Task, seed: int, rounds: int = 0) -> Any:
         """``method``'s vectors of every record, fitted on ``task.fit`` (kept by method, seed
@@ -137,7 +141,9 @@ class Bench:
         t = self.inputs.records.table
         content = json.dumps([method, seed, replace(self.cfg, seed=seed).as_dict(), fit_key,
                               t["record_id"].to_pylist(), t["graph_hash"].to_pylist(),
-                              __version__, torch.__version__], default=str)
+                              __version__, torch.__version__,
+                              data_hash(self.pretrain.records)
+                              if method == "nar-nas" and self.pretrain else None], default=str)
         path = self.cache / f"{hashlib.sha256(content.encode()).hexdigest()[:32]}.npz"
         try:
             with np.load(path) as stored:
@@ -176,8 +182,24 @@ class Bench:
             cfg = replace(cfg, loss={"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss),
                           finetune_motifs=method == "nar-ft")
         view = Inputs(task_records(self.inputs.records, fit), self.inputs._cache)
-        model, _ = train_method(base, view, cfg, self.device)
+        init = copy.deepcopy(self._pretrained(seed)) if method == "nar-nas" else None
+        model, _ = train_method(base, view, cfg, self.device, init=init)
         return vectors_of(base, model, view, self.device)
+
+    def _pretrained(self, seed: int) -> torch.nn.Module:
+        """NAR trained on the whole NAS set (Table 4's initialisation; NAS holds no real
+        family, so no protocol's test family leaks through it), once per seed."""
+        if self.pretrain is None:
+            raise NarbuildError("nar-nas pre-trains on the NAS set, which this workspace lacks",
+                                "run `narbuild gen-nas` and `narbuild preprocess`, or drop "
+                                "nar-nas")
+        if seed not in self._pretrained_models:
+            nas = self.pretrain
+            everything = task_records(nas.records, np.arange(len(nas.records)))
+            view = Inputs(everything, nas._cache)
+            self._pretrained_models[seed] = train_method("nar", view, replace(self.cfg, seed=seed),
+                                                         self.device)[0]
+        return self._pretrained_models[seed]
 
 
 def _best(options: dict[Any, Scored], default: Any) -> tuple[Any, Scored]:
@@ -220,7 +242,7 @@ def _swap(pair: tuple[Any, Scored]) -> tuple[Scored, Any]:
 def benchmark(inputs: Inputs, cat: Catalogue, protocols: Sequence[str], methods: Sequence[str],
               seeds: Sequence[int], cfg: TrainConfig, device: str = "auto",
               folds: int = 5, on_run: Callable[[str, str, int], None] | None = None,
-              cache: Path | None = None) -> dict[str, Any]:
+              cache: Path | None = None, pretrain: Inputs | None = None) -> dict[str, Any]:
     """The report of ``methods`` on ``protocols`` for one dataset (see the module)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -228,7 +250,7 @@ def benchmark(inputs: Inputs, cat: Catalogue, protocols: Sequence[str], methods:
                             f"use {', '.join(METHODS)}")
     records = inputs.records
     tasks = protocol_tasks(cat, protocols, records.split, records.labels, folds)
-    bench = Bench(inputs, cat, tasks, cfg, resolve_device(device), cache)
+    bench = Bench(inputs, cat, tasks, cfg, resolve_device(device), cache, pretrain=pretrain)
     report: dict[str, Any] = {"protocols": {}}
     for protocol in protocols:
         mine = [t for t in tasks if t.protocol == protocol]

@@ -75,9 +75,15 @@ def evaluate_protocols(ws: Workspace, datasets: Sequence[str], protocols: Sequen
         start = time.perf_counter()
         inputs, cat, data = load_catalogue(ws, name, "variants" in wanted, on_step)
         build_seconds = round(time.perf_counter() - start, 1)
-        result = benchmark(inputs, cat, wanted, methods, seeds, cfg, device, folds,
+        pretrain = None
+        if name == "real" and "nar-nas" in methods:
+            nas = load_datasets(ws, ["nas"]).get("nas") if ws.table("processed").parts(
+                "nas") else None
+            pretrain = Inputs(nas) if nas is not None else None
+        mine = [m for m in methods if name == "real" or m != "nar-nas"]
+        result = benchmark(inputs, cat, wanted, mine, seeds, cfg, device, folds,
                            lambda p, m, s, n=name: on_run and on_run(n, p, m, s),
-                           cache=ws.root / "cache" / "eval")
+                           cache=ws.root / "cache" / "eval", pretrain=pretrain)
         report["datasets"][name] = {"records": int(cat.gallery.sum()),
                                     "units": len(np.unique(cat.units[cat.gallery])),
                                     "families": len(cat.family_names),
