@@ -139,11 +139,12 @@ class Bench:
         if self.cache is None:
             return self._learned(method, seed, fit_key), None
         t = self.inputs.records.table
-        content = json.dumps([method, seed, replace(self.cfg, seed=seed).as_dict(), fit_key,
-                              t["record_id"].to_pylist(), t["graph_hash"].to_pylist(),
-                              __version__, torch.__version__,
-                              data_hash(self.pretrain.records)
-                              if method == "nar-nas" and self.pretrain else None], default=str)
+        key = [method, seed, replace(self.cfg, seed=seed).as_dict(), fit_key,
+               t["record_id"].to_pylist(), t["graph_hash"].to_pylist(), __version__,
+               torch.__version__]
+        if method == "nar-nas" and self.pretrain is not None:
+            key.append(data_hash(self.pretrain.records))  # the set it pre-trained on
+        content = json.dumps(key, default=str)
         path = self.cache / f"{hashlib.sha256(content.encode()).hexdigest()[:32]}.npz"
         try:
             with np.load(path) as stored:
