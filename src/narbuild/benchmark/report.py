@@ -47,9 +47,12 @@ def markdown(report: dict[str, Any]) -> str:
 
 def _protocol_table(protocol: str, r: dict[str, Any]) -> list[str]:
     lines = [f"### {protocol}: {r['queries']} queries, {r['seconds']} s", "",
-             PROTOCOL_TEXT.get(protocol, ""), "",
-             "| Method | " + " | ".join(m.upper() for m in SHOWN) + " | MAP@20 95 % CI | "
-             "Chosen on validation |", "|---|" + "---|" * (len(SHOWN) + 2)]
+             PROTOCOL_TEXT.get(protocol, ""), ""]
+    if not r["queries"]:
+        return [*lines, ("No record has a relevant record it may rank under this protocol "
+                        "(too few families with two or more retrieval units)."), ""]
+    lines += ["| Method | " + " | ".join(m.upper() for m in SHOWN) + " | MAP@20 95 % CI | "
+              "Chosen on validation |", "|---|" + "---|" * (len(SHOWN) + 2)]
     for method, row in r["methods"].items():
         cells = [mean_std_cell(row["mean"][m], row["std"][m], row["seeds"]) for m in SHOWN]
         lo, hi = row["ci95"]["map@20"]
@@ -81,6 +84,8 @@ def card_section(report: dict[str, Any]) -> str:
              f"dim {p.get('config', {}).get('dim')}, git {p.get('git')}):"), ""]
     for name, d in report.get("datasets", {}).items():
         for protocol, r in d.get("protocols", {}).items():
+            if not r.get("queries"):
+                continue
             lines += [(f"*{name} / {protocol}* ({PROTOCOL_TEXT.get(protocol, '')}; "
                       f"{r['queries']} queries; data hash {d.get('catalogue_hash')}):"), "",
                       "| method | MRR@20 | MAP@20 | MAP@20 95 % CI | NDCG@20 |",
