@@ -17,11 +17,12 @@ from collections import defaultdict
 
 import numpy as np
 
+from narbuild.benchmark.run import bag_rows
 from narbuild.benchmark.suite import load_catalogue
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.metrics import unit_rows
 from narbuild.encoder.train import embed_nar, resolve_device
-from narbuild.encoder.wl import WL_METHODS, family_rows, idf_weights, tfidf_rows, wl_counts
+from narbuild.encoder.wl import WL_METHODS, wl_counts
 from narbuild.provenance import provenance
 from narbuild.workspace import Workspace
 
@@ -31,9 +32,7 @@ def vectors(inputs, method: str, catalogue: np.ndarray):
         model, _ = load_checkpoint(bundled_path("real"))
         return embed_nar(model, inputs.motifs, resolve_device("cpu"))
     counts = wl_counts(inputs.raw, WL_METHODS[method])[0]
-    if method == "wl-fam":
-        return family_rows(counts, inputs.records.labels, catalogue)[0]
-    return tfidf_rows(counts, idf_weights(counts[catalogue]))
+    return bag_rows(method, counts, inputs.records.labels, catalogue)
 
 
 def main() -> None:

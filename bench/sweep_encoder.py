@@ -44,7 +44,7 @@ def main() -> None:
         for loss, batch, temperature, finetune in grid:
             for seed in args.seeds:
                 cfg = TrainConfig(dim=args.dim, loss=loss, batch=batch, temperature=temperature)
-                bench = Bench(inputs, cat, tasks, cfg, resolve_device(args.device))
+                bench = Bench(inputs, cat, cfg, resolve_device(args.device))
                 method = "nar-ft" if finetune else "nar"
                 start, values = time.perf_counter(), []
                 for task in tasks:

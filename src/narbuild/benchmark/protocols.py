@@ -43,7 +43,8 @@ PROTOCOLS = ("closed", "loo", "open", "variants")
 FOLDS = 5
 VALIDATION_SHARE = 10
 """One in this many training-side units (loo) or groups (open) becomes validation."""
-SIZE_BUCKETS = ((2, 2), (3, 5), (6, 20), (21, None))
+SIZE_BUCKETS = (("1", 1), ("2", 2), ("3-5", 5), ("6-20", 20))
+"""Family-size slices by their largest size; anything larger is ``>20``."""
 
 
 def unit_key(model_id: str) -> str:
@@ -120,13 +121,16 @@ class Catalogue:
         (before exclusions)."""
         return (self.families[np.asarray(queries)] @ self.families.T).toarray() > 0
 
+    def rankable_relevant(self, queries: np.ndarray) -> np.ndarray:
+        """:meth:`relevant` less :meth:`excluded`: what a query's metrics count as relevant."""
+        return self.relevant(queries) & ~self.excluded(queries)
+
     def num_relevant(self, rows: np.ndarray, chunk: int = 2048) -> np.ndarray:
         """Rankable relevant records of each row (0: the row cannot be a query)."""
         rows = np.asarray(rows, dtype=np.int64)
         out = np.zeros(len(rows), dtype=np.int64)
         for start in range(0, len(rows), chunk):
-            q = rows[start:start + chunk]
-            out[start:start + chunk] = (self.relevant(q) & ~self.excluded(q)).sum(1)
+            out[start:start + chunk] = self.rankable_relevant(rows[start:start + chunk]).sum(1)
         return out
 
     def queryable(self, rows: np.ndarray) -> np.ndarray:
@@ -216,7 +220,4 @@ def protocol_tasks(cat: Catalogue, protocols: Sequence[str], split: np.ndarray,
 
 def size_bucket(size: int) -> str:
     """The family-size slice of a query whose family has ``size`` catalogue records."""
-    for lo, hi in SIZE_BUCKETS:
-        if size >= lo and (hi is None or size <= hi):
-            return f"{lo}-{hi}" if hi != lo and hi else (f">{lo - 1}" if hi is None else str(lo))
-    return "1"
+    return next((name for name, top in SIZE_BUCKETS if size <= top), ">20")

@@ -93,8 +93,7 @@ def score(vectors: Any, cat: Catalogue, queries: np.ndarray,
     ranked = cosine_topk(vectors, queries, max(ks), exclude=cat.excluded)
     rel, counts = [], []
     for start in range(0, len(queries), 1024):
-        q = queries[start:start + 1024]
-        relevant = cat.relevant(q) & ~cat.excluded(q)
+        relevant = cat.rankable_relevant(queries[start:start + 1024])
         rel.append(np.take_along_axis(relevant, ranked[start:start + 1024], 1))
         counts.append(relevant.sum(1))
     return per_query_metrics(np.concatenate(rel), np.concatenate(counts), ks)
@@ -106,7 +105,6 @@ class Bench:
 
     inputs: Inputs
     cat: Catalogue
-    tasks: list[Task]
     cfg: TrainConfig
     device: torch.device
     cache: Path | None = None
@@ -114,7 +112,6 @@ class Bench:
     a re-run, or one killed half-way, trains only what it has not trained yet."""
     _vectors: dict[tuple, tuple[Any, float]] = field(default_factory=dict)
     _counts: dict[int, sp.csr_matrix] = field(default_factory=dict)
-    _fits: dict[str, np.ndarray] = field(default_factory=dict)
     pretrain: Inputs | None = None
     """The NAS records ``nar-nas`` pre-trains on (real set only)."""
     _pretrained_models: dict[int, torch.nn.Module] = field(default_factory=dict)
@@ -123,21 +120,22 @@ class Bench:
         """``method``'s vectors of every record, fitted on ``task.fit`` (kept by method, seed
         and the fitted rows: ``closed`` and ``variants`` share one training)."""
         fit_key = hashlib.sha1(np.asarray(task.fit, np.int64).tobytes()).hexdigest()
-        self._fits[fit_key] = task.fit
         key = (method, 0 if method in BAGS else seed, rounds, fit_key)
         if key not in self._vectors:
-            start = time.perf_counter()
             if method in BAGS:
-                found, seconds = self._bag(method, task.fit, rounds), None
+                start = time.perf_counter()
+                found = self._bag(method, task.fit, rounds)
+                self._vectors[key] = (found, time.perf_counter() - start)
             else:
-                found, seconds = self._stored(method, seed, fit_key)
-            self._vectors[key] = (found, seconds or time.perf_counter() - start)
+                self._vectors[key] = self._stored(method, seed, task.fit, fit_key)
         return self._vectors[key][0]
 
-    def _stored(self, method: str, seed: int, fit_key: str) -> tuple[np.ndarray, float | None]:
+    def _stored(self, method: str, seed: int, fit: np.ndarray, fit_key: str
+                ) -> tuple[np.ndarray, float]:
         """Trained vectors and the seconds their training took (read back from the cache)."""
+        start = time.perf_counter()
         if self.cache is None:
-            return self._learned(method, seed, fit_key), None
+            return self._learned(method, seed, fit), time.perf_counter() - start
         t = self.inputs.records.table
         key = [method, seed, replace(self.cfg, seed=seed).as_dict(), fit_key,
                t["record_id"].to_pylist(), t["graph_hash"].to_pylist(), __version__,
@@ -151,8 +149,7 @@ class Bench:
                 return stored["vectors"], float(stored["seconds"])
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # missing, torn or foreign: train again
-        start = time.perf_counter()
-        found = self._learned(method, seed, fit_key)
+        found = self._learned(method, seed, fit)
         seconds = time.perf_counter() - start
         self.cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
@@ -170,13 +167,9 @@ class Bench:
     def _bag(self, method: str, fit: np.ndarray, rounds: int) -> sp.csr_matrix:
         if rounds not in self._counts:
             self._counts[rounds] = wl_counts(self.inputs.raw, rounds)[0]
-        counts = self._counts[rounds].copy()
-        if method == "wl-fam":
-            return family_rows(counts, self.inputs.records.labels, fit)[0]
-        return tfidf_rows(counts, idf_weights(counts[fit]))
+        return bag_rows(method, self._counts[rounds], self.inputs.records.labels, fit)
 
-    def _learned(self, method: str, seed: int, fit_key: str) -> np.ndarray:
-        fit = self._fits[fit_key]
+    def _learned(self, method: str, seed: int, fit: np.ndarray) -> np.ndarray:
         base = method.split("-")[0]
         cfg = replace(self.cfg, seed=seed)
         if base == "nar":
@@ -201,6 +194,16 @@ class Bench:
             self._pretrained_models[seed] = train_method("nar", view, replace(self.cfg, seed=seed),
                                                          self.device)[0]
         return self._pretrained_models[seed]
+
+
+def bag_rows(method: str, counts: sp.csr_matrix, labels: np.ndarray,
+             fit: np.ndarray) -> sp.csr_matrix:
+    """``wl`` (TF-IDF with the ``fit`` rows' idf) or ``wl-fam`` (presence with the idf over the
+    ``fit`` rows' families) rows of WL colour ``counts`` (left as they are)."""
+    counts = counts.copy()
+    if method == "wl-fam":
+        return family_rows(counts, labels, fit)[0]
+    return tfidf_rows(counts, idf_weights(counts[fit]))
 
 
 def _best(options: dict[Any, Scored], default: Any) -> tuple[Any, Scored]:
@@ -251,7 +254,7 @@ def benchmark(inputs: Inputs, cat: Catalogue, protocols: Sequence[str], methods:
                             f"use {', '.join(METHODS)}")
     records = inputs.records
     tasks = protocol_tasks(cat, protocols, records.split, records.labels, folds)
-    bench = Bench(inputs, cat, tasks, cfg, resolve_device(device), cache, pretrain=pretrain)
+    bench = Bench(inputs, cat, cfg, resolve_device(device), cache, pretrain=pretrain)
     report: dict[str, Any] = {"protocols": {}}
     for protocol in protocols:
         mine = [t for t in tasks if t.protocol == protocol]
@@ -334,4 +337,5 @@ def _count(choices: list[Any]) -> dict[str, int]:
     return dict(Counter(label(c) for c in choices if c is not None))
 
 
-__all__ = ["METHODS", "PROTOCOLS", "benchmark", "bootstrap_ci", "score", "task_records"]
+__all__ = ["METHODS", "PROTOCOLS", "bag_rows", "benchmark", "bootstrap_ci", "score",
+           "task_records"]

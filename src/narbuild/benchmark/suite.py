@@ -8,9 +8,17 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from narbuild.benchmark.protocols import FOLDS, PROTOCOLS, Catalogue
-from narbuild.encoder.data import Inputs, _records, data_hash, load_datasets, load_records
+from narbuild.encoder.data import (
+    Inputs,
+    Records,
+    _records,
+    data_hash,
+    load_datasets,
+    load_records,
+)
 from narbuild.encoder.train import TrainConfig
 from narbuild.provenance import provenance
 from narbuild.workspace import Workspace
@@ -20,12 +28,13 @@ NAS_PROTOCOLS = ("closed", "open")
 
 
 def load_catalogue(ws: Workspace, dataset: str, with_variants: bool,
-                   on_step: Callable[[str], None] | None = None,
-                   workers: int = 2) -> tuple[Inputs, Catalogue, dict[str, Any]]:
+                   on_step: Callable[[str], None] | None = None, workers: int = 2,
+                   records: Records | None = None) -> tuple[Inputs, Catalogue, dict[str, Any]]:
     """The dataset's records (real: plus the variants, built on first use, when asked), their
     catalogue, and what names the data: the catalogue's :func:`data_hash`, and how many
-    variants were traced, kept, and dropped as equal to a catalogue graph."""
-    records = load_records(ws, dataset)
+    variants were traced, kept, and dropped as equal to a catalogue graph. ``records``: the
+    dataset's records when already read."""
+    records = records if records is not None else load_records(ws, dataset)
     info: dict[str, Any] = {"catalogue_hash": data_hash(records)}
     table = records.table
     gallery = [True] * len(records)
@@ -36,9 +45,8 @@ def load_catalogue(ws: Workspace, dataset: str, with_variants: bool,
         variants = load_datasets(sub, ["real"], skip_missing=True).get("real")
         kept = 0
         if variants is not None:
-            known = set(table["graph_hash"].to_pylist())
-            new = pa.compute.invert(pa.compute.is_in(variants.table["graph_hash"],
-                                                     pa.array(sorted(known))))
+            known = table["graph_hash"].combine_chunks()
+            new = pc.invert(pc.is_in(variants.table["graph_hash"], value_set=known))
             extra = variants.table.filter(new).cast(table.schema)
             extra = extra.set_column(extra.schema.get_field_index("split"), "split",
                                      pa.array(["variant"] * extra.num_rows))
@@ -73,12 +81,13 @@ def evaluate_protocols(ws: Workspace, datasets: Sequence[str], protocols: Sequen
     for name in present:
         wanted = [p for p in protocols if name == "real" or p in NAS_PROTOCOLS]
         start = time.perf_counter()
-        inputs, cat, data = load_catalogue(ws, name, "variants" in wanted, on_step)
+        inputs, cat, data = load_catalogue(ws, name, "variants" in wanted, on_step,
+                                           records=present[name])
         build_seconds = round(time.perf_counter() - start, 1)
         pretrain = None
         if name == "real" and "nar-nas" in methods:
-            nas = load_datasets(ws, ["nas"]).get("nas") if ws.table("processed").parts(
-                "nas") else None
+            nas = present.get("nas") or (load_datasets(ws, ["nas"]).get("nas")
+                                         if ws.table("processed").parts("nas") else None)
             pretrain = Inputs(nas) if nas is not None else None
         mine = [m for m in methods if name == "real" or m != "nar-nas"]
         result = benchmark(inputs, cat, wanted, mine, seeds, cfg, device, folds,

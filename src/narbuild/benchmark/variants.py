@@ -19,6 +19,7 @@ stages; a variant whose graph equals a catalogue graph is dropped at evaluation 
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import inspect
 import json
@@ -72,13 +73,23 @@ def _transformers_variants(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     base = json.loads(row["config"])
+    try:
+        parsed = CONFIG_MAPPING[base["model_type"]].from_dict(base["config"])
+    except Exception:  # noqa: BLE001 - a config that does not parse gets no variant
+        return
+
+    def read(name: str) -> Any:
+        try:
+            return getattr(parsed, name)
+        except Exception:  # noqa: BLE001 - a composite config may not answer
+            return None
 
     def with_value(name: str, value: int) -> dict[str, Any] | None:
+        old = read(name)
+        if not isinstance(old, int) or old == value:
+            return None
         try:
-            cfg = CONFIG_MAPPING[base["model_type"]].from_dict(base["config"])
-            old = getattr(cfg, name)
-            if not isinstance(old, int) or old == value:
-                return None
+            cfg = copy.deepcopy(parsed)
             setattr(cfg, name, value)  # through the config's attribute_map (n_layer, d_model)
             plain = cfg.to_dict()
         except Exception:  # noqa: BLE001 - a config without the knob gets no variant
@@ -92,22 +103,13 @@ def _transformers_variants(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for depth in DEPTHS:
         if (config := with_value("num_hidden_layers", depth)) is not None:
             yield _variant(row, config, "layers", depth)
-    width, heads = _config_value(base, "hidden_size"), _config_value(base, "num_attention_heads")
+    width, heads = read("hidden_size"), read("num_attention_heads")
     for scale in WIDTH_SCALES if isinstance(width, int) else ():
         value = int(width * scale)
         if isinstance(heads, int) and heads and value % heads:
             continue
         if (config := with_value("hidden_size", value)) is not None:
             yield _variant(row, config, "hidden", value)
-
-
-def _config_value(base: dict[str, Any], name: str) -> Any:
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-    try:
-        return getattr(CONFIG_MAPPING[base["model_type"]].from_dict(base["config"]), name)
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def timm_knobs(name: str) -> dict[str, Any]:

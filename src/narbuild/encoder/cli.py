@@ -126,6 +126,7 @@ def eval_(ctx: Any, dataset: str, protocol: str, methods: str | None, seeds: str
       narbuild eval --protocol open --methods wl,wl-fam,nar-cl
     """
     from narbuild.cli import progress
+    from narbuild.preprocess.pipeline import DATASETS
 
     protocols = _protocols(protocol)
     seed_list = _seeds(seeds)
@@ -147,9 +148,6 @@ def eval_(ctx: Any, dataset: str, protocol: str, methods: str | None, seeds: str
         click.echo("\n".join(texts))
 
     ctx.emit(result["paper"] if list(result) == ["paper"] else result, render)
-
-
-DATASETS = ("real", "nas")
 
 
 def _protocols(text: str) -> list[str]:
