@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from narbuild import Workspace, crawl
@@ -9,10 +11,21 @@ from narbuild import Workspace, crawl
 
 @pytest.fixture(scope="session")
 def offline_manifest(tmp_path_factory) -> Workspace:
-    """A workspace holding the full offline manifest (timm + torchvision + transformers)."""
+    """A workspace holding the full offline manifest (every offline source)."""
     ws = Workspace(tmp_path_factory.mktemp("ws") / "data", create=True)
     crawl(ws)
     return ws
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Nothing may reach the network: every socket connection and name lookup fails."""
+    def refuse(*args, **kwargs):
+        raise OSError("network access in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture()

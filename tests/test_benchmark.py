@@ -128,11 +128,10 @@ def test_bootstrap_interval_brackets_the_mean():
 
 @pytest.fixture(scope="module")
 def manifest_rows():
-    from narbuild.crawler.timm_source import iter_timm
-    from narbuild.crawler.transformers_source import iter_transformers
+    from narbuild.sources import timm, transformers
 
-    rows = list(iter_transformers({"bert", "gpt2"}))
-    return rows + list(iter_timm(["resnet18", "resnet34", "vit_tiny_patch16_224"]))
+    rows = list(transformers.iter_rows(["bert", "gpt2"]))
+    return rows + list(timm.iter_rows(["resnet18", "resnet34", "vit_tiny_patch16_224"]))
 
 
 def test_variants_are_deterministic_and_versioned(manifest_rows):

@@ -8,8 +8,8 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
-from narbuild import NarbuildError, Workspace, crawl
-from narbuild.crawler.transformers_source import head_of
+from narbuild import NarbuildError, Workspace, crawl, sources
+from narbuild.sources.transformers import head_of
 
 
 def test_offline_catalog_counts(offline_manifest):
@@ -21,7 +21,9 @@ def test_offline_catalog_counts(offline_manifest):
     assert per_source["timm"] == len(timm.list_models())
     assert per_source["torchvision"] == len(torchvision.models.list_models())
     assert per_source["transformers"] >= 1500
-    assert len({r["model_id"] for r in rows}) == len(rows) >= 3300
+    assert set(per_source) == set(sources.offline_sources())  # every offline source, by default
+    assert per_source["pytorchcv"] >= 800 and per_source["ultralytics"] >= 200
+    assert len({r["model_id"] for r in rows}) == len(rows) >= 5000
 
 
 def test_rows_carry_family_hints_and_buildable_configs(offline_manifest):

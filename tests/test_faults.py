@@ -25,7 +25,7 @@ from fake_hub import FakeHub, FakeModel, fake_hub_fixture  # noqa: F401 - the `h
 from narbuild import Workspace, crawl
 from narbuild.cards import stage_release
 from narbuild.cards.folder import foreign_files, read_marker
-from narbuild.crawler import CHECKPOINT
+from narbuild.crawler.base import CHECKPOINT
 from narbuild.crawler.hf_hub import iter_hf_hub
 from narbuild.errors import SourceUnavailableError
 from narbuild.workspace import WorkspaceBusy

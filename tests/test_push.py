@@ -29,7 +29,7 @@ from narbuild.errors import NarbuildError
 from narbuild.schemas import TABLES
 
 MODELS = ["timm:resnet18", "timm:resnet34", "timm:vit_tiny_patch16_224",
-          "torchvision:mobilenet_v3_small"]
+          "torchvision:mobilenet_v3_small", "pytorchcv:resnet10"]
 TOKEN = "hf_fake_write_token_0123456789"
 REPORT = {"real": {"nar": {"mrr@20": 0.5, "map@20": 0.4, "ndcg@20": {"mean": 0.6, "std": 0.02}},
                    "gcn": {"mrr@20": 0.3}},
@@ -45,7 +45,7 @@ def workspace(tmp_path_factory) -> Workspace:
     from narbuild.tracing import trace_spec
 
     ws = Workspace(tmp_path_factory.mktemp("push") / "ws", create=True)
-    crawl(ws, ["timm", "torchvision"], include=MODELS)
+    crawl(ws, ["timm", "torchvision", "pytorchcv"], include=MODELS)
     ws.table("graphs").append([trace_spec(m) for m in MODELS])
     ws.table("nas").append(generate(count=24, classes=3, seed=0, depth=5, pool=200))
     preprocess(ws, "all", workers=1)
@@ -159,6 +159,17 @@ def test_card_sections_figures_and_eval_table(release):
     assert "| `op_ids` | `list<int32>` |" in text and "Neural Architecture Retrieval" in text
     assert "narbuild gen-nas --count 24 --classes 3" in text
     assert "`attention-block`" in text and "`resnet`" in text
+    assert "narbuild crawl -s timm -s torchvision -s pytorchcv --include 'timm:resnet18'" in text
+
+
+def test_card_gives_the_funnel_licence_and_shared_families_per_source(release):
+    text = (release / "README.md").read_text()
+    assert ("| source | licence | ids | traced ok | trace errors | distinct records | families |"
+            in text)
+    assert "| pytorchcv | MIT | 1 | 1 | 0 | 1 | 1 |" in text
+    assert "| timm | Apache-2.0 | 3 | 3 | 0 | 3 | 2 |" in text
+    assert "| resnet | pytorchcv 1, timm 2 |" in text  # one family fed by two sources
+    assert "with no code and no weights" in text
 
 
 def test_staging_is_deterministic(workspace, release, tmp_path):

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from narbuild import Workspace, crawl
-from narbuild.crawler.lookup import lookup
 from narbuild.errors import NarbuildError
+from narbuild.sources import lookup
 from narbuild.tracing import OpGraph, TraceOptions, remove_ops, trace_catalog, trace_module
 from narbuild.tracing.build import build
 from narbuild.tracing.graph import walk_autograd

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from narbuild.crawler.lookup import lookup
+from narbuild.sources import lookup
 from narbuild.tracing.build import build, cheap_init
 from narbuild.tracing.core import trace_module
 from narbuild.tracing.inputs import _tokens, _with_image_tokens, image_token_count
@@ -256,3 +256,114 @@ def test_multimodal_rope_sections_fit_a_default_config_without_a_rotary_fraction
     traced = trace_manifest_row(row)
     assert traced["status"] == "ok", traced["error"]
     assert traced["fallback"] == "meta" and traced["flops"] > 0
+
+
+@pytest.mark.parametrize("model_id, fallback", [
+    # a required value left None: the config's documented example (EsmConfig(vocab_size=33),
+    # TimmBackboneConfig("resnet50")) or its base model type's (wav2vec2's CTC vocabulary)
+    ("transformers:esm/ForMaskedLM", "meta"),
+    ("transformers:timm_backbone/TimmBackbone", "meta"),
+    ("transformers:wav2vec2-conformer/ForCTC", "meta"),
+    # what the constructor's error prescribes: is_decoder=True, encoder-only, [3, 5, 7, 11]
+    ("transformers:reformer/ModelWithLMHead", "meta-constants"),
+    ("transformers:t5gemma/EncoderModel", "meta"),
+    ("transformers:beit/ForSemanticSegmentation", "meta"),
+    # an attribute the config class lacks: a dropout rate (identity in eval mode)
+    ("transformers:t5gemma2_encoder/T5Gemma2Encoder", "text-only"),
+    # per-layer types from the base type (lfm2): expert sizes, transformers' MoE defaults
+    ("transformers:lfm2_moe/Model", "meta-bf16"),
+    ("transformers:dots1/Model", "meta-bf16"),
+    # a tokenizer's vocabulary map left None: the image placeholder alone; the text runs
+    ("transformers:chameleon/Model", "text-only"),
+])
+def test_constructor_failures_get_the_repair_they_name(model_id, fallback):
+    row = trace_manifest_row(lookup(model_id))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == fallback
+
+
+def test_repairs_leave_a_config_that_builds_alone():
+    """A repair runs only when the constructor failed: an ESM config with a vocabulary keeps
+    its padding id None."""
+    from transformers import EsmConfig, EsmModel
+
+    from narbuild.tracing.hf_fixups import construct
+
+    config = json.loads(lookup("transformers:esm/Model")["config"])["config"]
+    hf_config = EsmConfig.from_dict({**config, "vocab_size": 40})
+    with torch.device("meta"):
+        construct(EsmModel, hf_config)
+    assert hf_config.vocab_size == 40 and hf_config.pad_token_id is None
+
+
+def test_moe_routing_left_none_gets_transformers_default_top_k():
+    """DeepSeek-V2's default config names 64 experts but no top-k, and its expert width (1407)
+    is not 16-byte aligned for grouped matmul: top-8 routing on the batched_mm experts."""
+    row = lookup("transformers:deepseek_v2/Model")
+    built = build("transformers", json.loads(row["config"]), device="meta", dtype=torch.bfloat16)
+    assert built.model.config.num_experts_per_tok == 8
+    assert built.model.config._experts_implementation == "batched_mm"
+    traced = trace_manifest_row(row)
+    assert traced["status"] == "ok" and traced["fallback"] == "meta-bf16", traced["error"]
+
+
+@pytest.mark.parametrize("model_id", [
+    "transformers:glm4v_moe_text/Model",  # M-RoPE sections fix a head_dim the config leaves out
+    "transformers:hunyuan_vl_text/Model",  # no sections at all: one, plain RoPE
+])
+def test_multimodal_rope_without_its_head_width_or_sections(model_id):
+    row = trace_manifest_row(lookup(model_id))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] in ("meta", "meta-bf16")
+
+
+def test_misspelled_sub_config_default_is_applied():
+    """EdgeTAM declares its timm backbone as ``archirecture: repvit_m1``."""
+    row = lookup("transformers:edgetam_vision_model/Model")
+    built = build("transformers", json.loads(row["config"]), device="meta")
+    assert built.model.config.backbone_config.architecture == "repvit_m1"
+    traced = trace_manifest_row(row)
+    assert traced["status"] == "ok" and traced["fallback"] == "meta", traced["error"]
+
+
+@pytest.mark.parametrize("model_id, input_name, shape", [
+    # required arguments, shaped as the forward's docstring documents them
+    ("transformers:mimi_decoder/Model", "latents", [1, 512, 32]),
+    ("transformers:decision_transformer/Model", "states", [1, 32, 17]),
+    ("transformers:nemotron3_5_transcribe_word_timestamp/Model", "inputs_embeds", [1, 32, 1280]),
+    ("transformers:muse_glimmer_assistant/Model", "context_hidden_states", [1, 32, 33280]),
+    # undocumented: what the first layer takes (a waveform, latents, d_model-wide vectors)
+    ("transformers:vibevoice_acoustic_tokenizer_encoder/Model", "hidden_states", [1, 1, 16000]),
+    ("transformers:vibevoice_acoustic_tokenizer_decoder/Model", "hidden_states", [1, 64, 32]),
+    ("transformers:perceiver/Model", "inputs", [1, 32, 768]),
+])
+def test_required_arguments_from_the_forward_documentation(model_id, input_name, shape):
+    row = trace_manifest_row(lookup(model_id))
+    assert row["status"] == "ok", row["error"]
+    assert json.loads(row["inputs"])[input_name]["shape"] == shape
+
+
+@pytest.mark.parametrize("model_id, input_name, shape", [
+    ("transformers:sam2/Model", "pixel_values", [1, 3, 1024, 1024]),  # a deeper sub-config's size
+    ("transformers:rf_detr/Model", "pixel_values", [1, 3, 560, 560]),  # 4 windows of 14-px patches
+    ("transformers:kimi_k25_vision/Model", "pixel_values", [64, 3, 14, 14]),  # patches as images
+    ("transformers:muse_spark_vision/Model", "pixel_values", [256, 1176]),  # the first layer's width
+    ("transformers:xcodec/Model", "input_values", [1, 1, 16000]),  # "Audio must be mono"
+    ("transformers:audioflamingo3_encoder/AudioFlamingo3Encoder", "input_features_mask", [1, 3000]),
+    ("transformers:neucodec/Model", "input_features", [1, 128, 160]),  # a nested feature width
+    ("transformers:granite_speech5_encoder/GraniteSpeech5Encoder", "input_features", [1, 128, 320]),
+    ("transformers:dia/Model", "decoder_input_ids", [1, 16, 9]),  # one id per decoder channel
+    ("transformers:blip/ForQuestionAnswering", "decoder_input_ids", [1, 16]),  # optional, read
+    ("transformers:speech-encoder-decoder/SpeechEncoderDecoderModel", "input_values", [1, 16000]),
+])
+def test_more_layouts_are_tried_when_the_inferred_ones_do_not_fit(model_id, input_name, shape):
+    row = trace_manifest_row(lookup(model_id))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "alt-inputs"
+    assert json.loads(row["inputs"])[input_name]["shape"] == shape
+
+
+@pytest.mark.slow
+def test_sparse_attention_indexer_sizes_left_none_get_transformers_defaults():
+    row = trace_manifest_row(lookup("transformers:qwen4_exp_text/Model"))
+    assert row["status"] == "ok", row["error"]

@@ -10,17 +10,23 @@ The command line (``narbuild``) is a thin layer over this API::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from narbuild.crawler import crawl
+from narbuild._version import __version__
 from narbuild.errors import NarbuildError
-from narbuild.workspace import Workspace
 
 __all__ = ["NarbuildError", "Workspace", "__version__", "crawl", "search"]
 
 
 def __getattr__(name: str):
-    """``narbuild.search`` loads the retrieval stack (torch, the encoder) on first use."""
+    """The API loads on first use: ``import narbuild`` (and ``narbuild.__version__``) costs
+    nothing, ``narbuild.search`` alone loads the retrieval stack (torch, the encoder)."""
+    if name == "crawl":
+        from narbuild.crawler import crawl
+
+        return crawl
+    if name == "Workspace":
+        from narbuild.workspace import Workspace
+
+        return Workspace
     if name == "search":
         from narbuild.retrieval.search import search
 

@@ -4,68 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from contextlib import contextmanager
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import click
 
-from narbuild import __version__
+from narbuild._cli_utils import Context, id_filters, progress
+from narbuild._version import __version__
 from narbuild.errors import NarbuildError, redact, register_secret
-from narbuild.workspace import ENV_VAR, Workspace, default_root
-
-
-class Context:
-    """Options shared by every subcommand."""
-
-    def __init__(self, workdir: str | None, as_json: bool, quiet: bool,
-                 wait: bool = False) -> None:
-        self.workdir = workdir
-        self.as_json = as_json
-        self.quiet = quiet
-        self.wait = wait
-
-    def workspace(self, create: bool = False, writer: str | None = None) -> Workspace:
-        """The workspace; with ``writer`` (the command's name), held under the writer lock
-        until the command ends (a second writer fails at once, or waits with --wait)."""
-        ws = Workspace(self.workdir or default_root(), create=create)
-        if writer:
-            click.get_current_context().with_resource(ws.writer(writer, self.wait))
-        return ws
-
-    def emit(self, summary: dict[str, Any], render: Callable[[dict[str, Any]], None]) -> None:
-        """Print a command's summary: JSON on stdout with --json, else a human rendering."""
-        if self.as_json:
-            click.echo(json.dumps(summary, indent=2, default=str))
-        else:
-            render(summary)
-
-
-@contextmanager
-def progress(ctx: Context, description: str, total: int | None = None):
-    """A rich progress bar on an interactive stderr; a no-op advance function otherwise."""
-    if ctx.quiet or ctx.as_json or not sys.stderr.isatty():
-        yield lambda *_: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    columns = ["{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda *_: bar.advance(task)
-
-
-def id_filters(command):
-    """The --include/--exclude model-id patterns that several commands take."""
-    command = click.option("--exclude", multiple=True, metavar="PATTERN",
-                           help="Skip model ids matching this fnmatch pattern (repeatable).")(command)
-    return click.option("--include", multiple=True, metavar="PATTERN",
-                        help="Only model ids matching this fnmatch pattern (repeatable), "
-                             "e.g. 'timm:resnet*'.")(command)
-
+from narbuild.sources import MODULES as SOURCE_MODULES
+from narbuild.workspace import ENV_VAR
 
 # Stage commands live beside their stage's code and are imported when used, so a command pays
 # only for its own imports (`narbuild search` does not load the Hub client, say).
@@ -113,9 +62,11 @@ def cli(click_ctx: click.Context, workdir: str | None, as_json: bool, quiet: boo
 
 @cli.command()
 @click.option("--source", "-s", "sources", multiple=True,
-              type=click.Choice(["timm", "torchvision", "transformers", "hf-hub", "torch-hub"]),
-              help="Model source (repeatable). Default: the offline registries "
-                   "timm, torchvision and transformers.")
+              type=click.Choice([s for s in SOURCE_MODULES if s != "file"]),
+              help="Model source (repeatable). Default: every offline registry "
+                   "(see --list-sources).")
+@click.option("--list-sources", is_flag=True,
+              help="List every source: offline or online, installed or not, licence; then exit.")
 @id_filters
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="At most N models per source.")
@@ -133,18 +84,22 @@ def cli(click_ctx: click.Context, workdir: str | None, as_json: bool, quiet: boo
               help="Hugging Face token (never printed or stored). Prefer HF_TOKEN or "
                    "`hf auth login`: a --token value shows in the process list.")
 @click.pass_obj
-def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub_pipeline_tag,
-          hub_sort, hub_search, repos, trust_remote_code, token) -> None:
+def crawl(ctx: Context, sources, list_sources, include, exclude, limit, task, hub_library,
+          hub_pipeline_tag, hub_sort, hub_search, repos, trust_remote_code, token) -> None:
     """Enumerate models into the manifest table (one row per model to trace).
 
     \b
     Examples:
-      narbuild crawl                                   # timm + torchvision + transformers
+      narbuild crawl                                   # every offline registry
+      narbuild crawl --list-sources
       narbuild crawl -s timm --include 'timm:resnet*'
       narbuild crawl -s hf-hub --hub-library timm --limit 200   # needs the network
     """
-    from narbuild.crawler import OFFLINE_SOURCES
     from narbuild.crawler import crawl as run_crawl
+
+    if list_sources:
+        _list_sources(ctx)
+        return
 
     options = {
         "hf_hub": {"library": hub_library, "pipeline_tag": hub_pipeline_tag, "sort": hub_sort,
@@ -153,10 +108,12 @@ def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub
     }
     ws = ctx.workspace(create=True, writer="crawl")
     with progress(ctx, "crawling") as advance:
-        summary = run_crawl(ws, sources or OFFLINE_SOURCES, include, exclude, limit, task,
+        summary = run_crawl(ws, sources or None, include, exclude, limit, task,
                             options, on_row=advance)
 
     def render(s: dict[str, Any]) -> None:
+        for source, hint in s["missing"].items():
+            click.echo(f"  {source:<14} skipped: its package is not installed ({hint})")
         for source, count in s["per_source"].items():
             errors = s["errors"].get(source, 0)
             click.echo(f"  {source:<14}{count:>6} models" + (f"  ({errors} error rows)" if errors else ""))
@@ -164,6 +121,22 @@ def crawl(ctx: Context, sources, include, exclude, limit, task, hub_library, hub
                    f"({s['written']} written in {s['seconds']:.1f} s)")
 
     ctx.emit(summary.as_dict(), render)
+
+
+def _list_sources(ctx: Context) -> None:
+    from narbuild import sources
+
+    rows = [{"source": s.name, "offline": s.offline, "installed": sources.available(s.name),
+             "license": s.license, "title": s.title, "install": s.install_hint()}
+            for s in sources.all_sources() if s.name != "file"]
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            where = "offline" if r["offline"] else "online"
+            state = "installed" if r["installed"] else f"missing: {r['install']}"
+            click.echo(f"  {r['source']:<13}{where:<9}{r['license']:<15}{r['title']}  [{state}]")
+
+    ctx.emit(rows, render)
 
 
 @cli.command()
@@ -219,7 +192,7 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
                   *[f"--exclude={p}" for p in exclude], *(["--retry-errors"] * retry_errors)]
         _trace_on_ray(ctx, limits, num_shards, address, shard_timeout, retries, retry_errors)
         return
-    from narbuild.crawler import select
+    from narbuild.crawler import patterns, select
     from narbuild.tracing import TraceOptions, TraceSummary, trace_catalog
     from narbuild.tracing.shards import pinned_shard_count
 
@@ -241,6 +214,7 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
         with progress(ctx, "tracing") as advance:
             runs.append(trace_catalog(ws, options, ids, on_result=advance))
     summary = runs[0] if len(runs) == 1 else TraceSummary.combine(runs)
+    ws.record_command("trace", " ".join(["narbuild trace", *patterns(include, exclude)]))
 
     def render(s: dict[str, Any]) -> None:
         click.echo(f"traced {s['traced']} models ({s['cached']} copied from identical configs, "

@@ -18,6 +18,12 @@ DEMO_MODELS = [
     "timm:efficientnet_b0", "timm:swin_tiny_patch4_window7_224", "torchvision:*mobilenet*",
     "torchvision:regnet_y_400mf", "transformers:bert/*", "transformers:gpt2/*",
     "transformers:llama/ForCausalLM", "transformers:mixtral/ForCausalLM", "transformers:whisper/*",
+    # a slice of every other offline source
+    "pytorchcv:resnet20_cifar10", "pytorchcv:shufflenetv2_wd2", "pytorchcv:quartznet5x5_en_ls",
+    "smp:Unet/resnet34", "smp:Segformer/mit_b0", "ultralytics:yolov8n", "ultralytics:yolo11n-seg",
+    "ultralytics:rtdetr-l", "open_clip:ViT-B-32", "open_clip:RN50", "diffusers:UNet2DModel",
+    "diffusers:AutoencoderKL", "monai:UNet", "monai:SwinUNETR", "keras:MobileNetV3Small",
+    "keras:ResNet50V2", "pyg:GAT", "pyg:GIN", "neuralforecast:NHITS", "neuralforecast:PatchTST",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""

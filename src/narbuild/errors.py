@@ -46,3 +46,9 @@ def redact(text: str, *secrets: str | None) -> str:
     for secret in sorted((s for s in known if s and len(s) >= 6), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: its type and its message, whitespace collapsed, cut."""
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text[:limit]}"

@@ -124,6 +124,18 @@ class Workspace:
         (self.root / "state").mkdir(exist_ok=True)
         return self.root / "state" / f"{name}.json"
 
+    def record_command(self, stage: str, command: str) -> None:
+        """Remember a command line that wrote this stage's table (once, in order), so the
+        dataset card can print the commands that reproduce the build."""
+        path = self.state_path("commands")
+        state = load_state(path)
+        if command not in state.get(stage, []):
+            save_state(path, {**state, stage: [*state.get(stage, []), command]})
+
+    def commands(self) -> dict[str, list[str]]:
+        """Every recorded command line, per stage (see :meth:`record_command`)."""
+        return load_state(self.state_path("commands"))
+
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
 

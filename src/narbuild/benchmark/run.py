@@ -34,7 +34,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 import torch
 
-from narbuild import __version__
+from narbuild._version import __version__
 from narbuild.benchmark.protocols import PROTOCOLS, Catalogue, Task, protocol_tasks, size_bucket
 from narbuild.encoder.data import Inputs, Records, data_hash
 from narbuild.encoder.metrics import KS, cosine_topk, per_query_metrics

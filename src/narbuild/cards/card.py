@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from narbuild.cards.configs import ConfigRelease
 from narbuild.cards.figures import Figure
-from narbuild.cards.release import ConfigRelease
+from narbuild.cards.sources import funnel_table, real_records, shared_families
 from narbuild.schemas import SCHEMA_VERSION, column_docs
 
 PRETTY_NAME = "Neural Architecture Retrieval graphs (narbuild)"
@@ -50,6 +51,8 @@ class CardInputs:
     eval_report: dict[str, Any] | None = None
     protocol_report: dict[str, Any] | None = None
     """``narbuild eval --protocol``'s benchmark-v2 report, when the workspace has one."""
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    """The command lines recorded per stage (``crawl``, ``trace``) that built the tables."""
     repo_id: str | None = None
     license: str = "apache-2.0"
     map_points: int = 2000
@@ -98,7 +101,7 @@ def _intro(x: CardInputs) -> str:
 
 Computational graphs of neural networks for **Neural Architecture Retrieval** (NAR, Pei et al.,
 ICLR 2024): given a query network, find the existing networks whose designs are most similar.
-Real models from timm, torchvision and transformers (and the Hugging Face Hub) are traced
+Real models from the registries of {_source_names(x)} are traced
 without weights into autograd operator graphs; DARTS-space networks are generated in
 edit-distance classes; both are cleaned onto the NAR operator vocabulary, labelled, cut into
 motifs and macro graphs, and embedded. Built with narbuild, the reproducible toolkit for this
@@ -115,6 +118,13 @@ ds = load_dataset("{repo}", "{first}")          # every config: see the table ab
 ```
 
 A graph row is ready for PyTorch Geometric: `x = op_ids`, `edge_index = [edge_src, edge_dst]`."""
+
+
+def _source_names(x: CardInputs) -> str:
+    m = x.tables.get("manifest")
+    names = sorted(set(m.column("source").to_pylist())) if m is not None else []
+    names = names or ["timm", "torchvision", "transformers"]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
 
 def _built(x: CardInputs) -> str:
@@ -141,9 +151,19 @@ def _versions(tables: dict[str, pa.Table]) -> list[tuple[str, str]]:
 
     out = [("narbuild (recorded in the tables)", recorded("narbuild_version")),
            ("torch (recorded in the tables)", recorded("torch_version"))]
-    for package in ("timm", "transformers", "pyarrow"):
+    for package in ("timm", "transformers", "pyarrow", *_source_packages(tables)):
         out.append((f"{package} (installed when staged)", _installed(package)))
     return out
+
+
+def _source_packages(tables: dict[str, pa.Table]) -> list[str]:
+    """The distributions of the manifest's other sources (their registries shaped the rows)."""
+    from narbuild import sources
+
+    m = tables.get("manifest")
+    names = sorted(set(m.column("source").to_pylist())) if m is not None else []
+    known = [sources.get(n).SOURCE for n in names if n in sources.MODULES]
+    return [s.dist for s in known if s.dist and s.offline and s.extra]
 
 
 def _installed(package: str) -> str:
@@ -156,13 +176,13 @@ def _installed(package: str) -> str:
 def _commands(x: CardInputs) -> list[str]:
     t, names = x.tables, {c.name for c in x.configs}
     lines = []
-    if "manifest" in t:
+    if x.commands.get("crawl"):
+        lines.extend(x.commands["crawl"])
+    elif "manifest" in t:  # a workspace crawled before commands were recorded
         sources = sorted(set(t["manifest"].column("source").to_pylist()))
-        offline = {"timm", "torchvision", "transformers"}
-        flags = "" if set(sources) <= offline else " " + " ".join(f"-s {s}" for s in sources)
-        lines.append(f"narbuild crawl{flags}")
+        lines.append("narbuild crawl " + " ".join(f"-s {s}" for s in sources))
     if "graphs" in t:
-        lines.append("narbuild trace")
+        lines.extend(x.commands.get("trace") or ["narbuild trace"])
     if "nas" in t:
         nas = t["nas"]
         classes = len(pc.unique(nas.column("cluster")))
@@ -342,8 +362,10 @@ def _family_table(real: pa.Table) -> str:
 
 def _statistics(x: CardInputs) -> str:
     parts = ["## Statistics"]
-    if (sources := _source_table(x.tables)):
+    if (sources := funnel_table(x.tables)):
         parts.append(sources)
+    if (shared := shared_families(x.tables)):
+        parts.append(shared)
     if (tasks := _task_table(x.tables)):
         parts.append(tasks)
     parts.append(_distribution_table(x.tables))
@@ -353,39 +375,8 @@ def _statistics(x: CardInputs) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def _model_sources(tables: dict[str, pa.Table]) -> dict[str, str]:
-    m = tables.get("manifest")
-    if m is None:
-        return {}
-    return dict(zip(m.column("model_id").to_pylist(), m.column("source").to_pylist()))
-
-
-def _source_table(t: dict[str, pa.Table]) -> str:
-    known = _model_sources(t)
-    cols: dict[str, Counter] = {}
-    if "manifest" in t:
-        ok = t["manifest"].filter(pc.equal(t["manifest"].column("status"), "ok"))
-        cols["crawled"] = Counter(ok.column("source").to_pylist())
-    if "graphs" in t:
-        g = t["graphs"].select(["model_id", "status"]).to_pylist()
-        src = [known.get(r["model_id"]) or r["model_id"].split(":", 1)[0] for r in g]
-        cols["traced ok"] = Counter(s for s, r in zip(src, g) if r["status"] == "ok")
-        cols["trace errors"] = Counter(s for s, r in zip(src, g) if r["status"] != "ok")
-    real = _real(t)
-    if real is not None:
-        cols["real records"] = Counter(real.column("source").to_pylist())
-    if not cols:
-        return ""
-    sources = sorted({s for c in cols.values() for s in c if s})
-    head = "| source | " + " | ".join(cols) + " |\n| --- |" + " --- |" * len(cols)
-    body = "\n".join(f"| {s} | " + " | ".join(f"{c.get(s, 0):,}" for c in cols.values()) + " |"
-                     for s in sources)
-    total = "| **all** | " + " | ".join(f"{sum(c.values()):,}" for c in cols.values()) + " |"
-    return f"Models per source:\n\n{head}\n{body}\n{total}"
-
-
 def _task_table(t: dict[str, pa.Table]) -> str:
-    real = _real(t)
+    real = real_records(t)
     if real is None:
         return ""
     records = _counts(real.column("task"))
@@ -574,14 +565,6 @@ The dataset follows the NAR paper; please cite it:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _real(t: dict[str, pa.Table]) -> pa.Table | None:
-    p = t.get("processed")
-    if p is None:
-        return None
-    real = p.filter(pc.equal(p.column("dataset"), "real"))
-    return real if real.num_rows else None
 
 
 def _counts(column: pa.ChunkedArray | pa.Array) -> list[tuple[str, int]]:

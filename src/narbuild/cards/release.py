@@ -18,72 +18,40 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from narbuild.cards.configs import (
+    CONFIGS,
+    DEFAULT_LICENSE,
+    GRAPH_TABLES,
+    RELEASE_ENTRIES,
+    ConfigRelease,
+    ConfigSpec,
+)
 from narbuild.cards.folder import MARKER, check_target, recover, staging, swap_in
 from narbuild.cards.shards import MAX_SHARD_BYTES, write_shards
 from narbuild.errors import NarbuildError
 from narbuild.workspace import Workspace
 
-RELEASE_ENTRIES = frozenset({"README.md", "data", "figures"})
-"""What a release folder holds; ``push`` manages exactly these paths in the Hub repo."""
-
-GRAPH_TABLES = ("processed", "graphs", "nas", "embeddings")
-DEFAULT_LICENSE = "apache-2.0"
-
-
-@dataclass(frozen=True)
-class ConfigSpec:
-    """How one workspace table (or part of it) becomes a dataset config."""
-
-    name: str
-    table: str
-    what: str
-    where: tuple[str, str] | None = None  # (column, value) rows to keep
-    split_column: str | None = None  # column naming each row's split; None: one "train" split
-    splits: tuple[str, ...] = ("train",)
-
-
-CONFIGS: tuple[ConfigSpec, ...] = (
-    ConfigSpec("real", "processed", "a cleaned real-model graph (duplicates collapsed): operator "
-               "ids, edges, fine and coarse labels, motifs and macro graph",
-               ("dataset", "real"), "split", ("train", "test")),
-    ConfigSpec("nas", "processed", "a cleaned DARTS-space network graph with its edit-distance "
-               "class, motifs and macro graph", ("dataset", "nas"), "split", ("train", "test")),
-    ConfigSpec("graphs", "graphs", "a traced model: autograd operator per node, edges, FLOPs, "
-               "parameters, inputs; error rows say why a model could not be traced"),
-    ConfigSpec("nas-graphs", "nas", "a generated DARTS-space network: genotype, operator-level "
-               "and DARTS-level graphs, class centre and edit distance to it"),
-    ConfigSpec("embeddings", "embeddings", "a graph's embedding vector by one method "
-               "(join on record_id with the real / nas configs)", None, "dataset",
-               ("real", "nas")),
-    ConfigSpec("manifest", "manifest", "a crawled model: source, name, task, family hints and "
-               "the JSON config that builds it without weights"),
-)
-
-
-@dataclass
-class ConfigRelease:
-    """One config as staged: its rows and files per split."""
-
-    spec: ConfigSpec
-    schema: pa.Schema
-    rows: dict[str, int] = field(default_factory=dict)
-    files: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    def data_files(self) -> list[dict[str, str]]:
-        """The card's ``data_files`` entries: one glob per split."""
-        return [{"split": s, "path": f"data/{self.name}/{s}-*.parquet"} for s in self.rows]
-
+__all__ = [
+    "CONFIGS",
+    "DEFAULT_LICENSE",
+    "GRAPH_TABLES",
+    "RELEASE_ENTRIES",
+    "ConfigRelease",
+    "ConfigSpec",
+    "ReleaseSummary",
+    "config_table",
+    "load_tables",
+    "read_eval_report",
+    "release_schema",
+    "stage_release",
+]
 
 @dataclass
 class ReleaseSummary:
@@ -144,6 +112,7 @@ def stage_release(
             figures = make_figures(tables, tmp / "figures", max_points=map_points)
             inputs = CardInputs(tables=tables, configs=configs, figures=figures,
                                 eval_report=report, protocol_report=read_protocol_report(ws.root),
+                                commands=ws.commands(),
                                 repo_id=repo_id, license=license,
                                 map_points=map_points, max_shard_bytes=max_shard_bytes)
             (tmp / "README.md").write_text(render_card(inputs), encoding="utf-8")

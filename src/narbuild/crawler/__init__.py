@@ -13,16 +13,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from narbuild.errors import NarbuildError
+from narbuild import sources as registry
+from narbuild.crawler.base import CHECKPOINT
+from narbuild.errors import NarbuildError, SourceUnavailableError
 from narbuild.workspace import Workspace
 
-OFFLINE_SOURCES = ("timm", "torchvision", "transformers")
-ONLINE_SOURCES = ("hf-hub", "torch-hub")
-SOURCES = OFFLINE_SOURCES + ONLINE_SOURCES
+__all__ = ["CHECKPOINT", "CrawlSummary", "crawl", "default_sources", "select"]
 
-CHECKPOINT: dict[str, Any] = {"model_id": "<checkpoint>"}
-"""Yielded by a source between rows: :func:`crawl` writes the rows so far before the source goes
-on (the Hub listing saves its resume cursor only once its page's rows are on disk)."""
+
+def default_sources() -> tuple[str, ...]:
+    """What a plain ``narbuild crawl`` lists: every offline source of the registry."""
+    return registry.offline_sources()
 
 
 @dataclass
@@ -31,6 +32,7 @@ class CrawlSummary:
 
     per_source: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
     written: int = 0
     total_rows: int = 0
     seconds: float = 0.0
@@ -40,28 +42,11 @@ class CrawlSummary:
         return dict(self.__dict__)
 
 
-def _source_iterator(source: str, options: dict[str, Any], ws: Workspace) -> Iterator[dict]:
-    if source == "timm":
-        from narbuild.crawler.timm_source import iter_timm
-
-        return iter_timm()
-    if source == "torchvision":
-        from narbuild.crawler.torchvision_source import iter_torchvision
-
-        return iter_torchvision()
-    if source == "transformers":
-        from narbuild.crawler.transformers_source import iter_transformers
-
-        return iter_transformers()
-    if source == "hf-hub":
-        from narbuild.crawler.hf_hub import iter_hf_hub
-
-        return iter_hf_hub(ws, **options.get("hf_hub", {}))
-    if source == "torch-hub":
-        from narbuild.crawler.torch_hub import iter_torch_hub
-
-        return iter_torch_hub(**options.get("torch_hub", {}))
-    raise NarbuildError(f"unknown source {source!r}", f"choose from {', '.join(SOURCES)}")
+def _source_rows(source: str, options: dict[str, Any], ws: Workspace) -> Iterator[dict]:
+    module = registry.get(source)
+    if module.SOURCE.offline:
+        return module.iter_rows()
+    return module.iter_rows(workspace=ws, **options.get(registry.MODULES[source], {}))
 
 
 def select(
@@ -84,7 +69,7 @@ def select(
 
 def crawl(
     workspace: Workspace,
-    sources: Iterable[str] = OFFLINE_SOURCES,
+    sources: Iterable[str] | None = None,
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     limit: int | None = None,
@@ -96,26 +81,34 @@ def crawl(
 
     Args:
         workspace: where the manifest lives (rows with the same model id are replaced).
-        sources: any of :data:`SOURCES`.
+        sources: names of the registry (:mod:`narbuild.sources`); default: every offline
+            source. A source whose package is not installed is skipped with its reason in
+            ``summary.missing``; when every one is missing the crawl fails.
         include / exclude: fnmatch patterns on the model id, e.g. ``timm:resnet*``.
         limit: at most this many rows per source.
         task: keep only rows of this task, e.g. ``image-classification``.
         options: per-source options, e.g. ``{"hf_hub": {"limit": 100}}``.
         on_row: called with each model id as it is written (progress).
     """
-    sources = list(dict.fromkeys(sources))
-    for source in sources:
-        if source not in SOURCES:
-            raise NarbuildError(f"unknown source {source!r}", f"choose from {', '.join(SOURCES)}")
+    names = list(dict.fromkeys(default_sources() if sources is None else sources))
+    for source in names:
+        registry.get(source)  # unknown names fail before any work
+    missing = {s: registry.get(s).SOURCE.install_hint() for s in names if not registry.available(s)}
+    if missing and len(missing) == len(names):
+        first = next(iter(missing))
+        raise SourceUnavailableError(
+            f"no source can be crawled: {', '.join(missing)} not installed", missing[first])
     include, exclude = list(include), list(exclude)
     table = workspace.table("manifest")
     table.keys()  # validate existing data before any work
     start = time.perf_counter()
-    summary = CrawlSummary(workspace=str(workspace.root))
+    summary = CrawlSummary(workspace=str(workspace.root), missing=missing)
     batch: list[dict] = []
-    for source in sources:
+    for source in names:
+        if source in missing:
+            continue
         count = 0
-        rows = select(_source_iterator(source, options or {}, workspace), include, exclude, task)
+        rows = select(_source_rows(source, options or {}, workspace), include, exclude, task)
         for row in rows:
             if row is CHECKPOINT:
                 table.append(batch)
@@ -140,4 +133,19 @@ def crawl(
                             "check the patterns, e.g. --include 'timm:resnet*'")
     summary.total_rows = len(table.keys())
     summary.seconds = round(time.perf_counter() - start, 2)
+    workspace.record_command("crawl", crawl_command(
+        None if sources is None else names, include, exclude, limit, task))
     return summary
+
+
+def crawl_command(sources: list[str] | None, include: list[str], exclude: list[str],
+                  limit: int | None, task: str | None) -> str:
+    """The ``narbuild crawl`` command line of one call (shown in the dataset card)."""
+    parts = ["narbuild crawl", *(f"-s {s}" for s in sources or ()), *patterns(include, exclude)]
+    parts += [f"--limit {limit}"] * (limit is not None) + [f"--task {task}"] * bool(task)
+    return " ".join(parts)
+
+
+def patterns(include: Iterable[str], exclude: Iterable[str]) -> list[str]:
+    """``--include``/``--exclude`` options as a command line writes them."""
+    return [f"--include '{p}'" for p in include] + [f"--exclude '{p}'" for p in exclude]

@@ -7,6 +7,10 @@ import hashlib
 import json
 from typing import Any
 
+CHECKPOINT: dict[str, Any] = {"model_id": "<checkpoint>"}
+"""Yielded by a source between rows: the crawl writes the rows so far before the source goes
+on (the Hub listing saves its resume cursor only once its page's rows are on disk)."""
+
 
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace: equal content gives equal text."""

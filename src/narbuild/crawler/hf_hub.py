@@ -31,8 +31,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff
 from huggingface_hub.utils import tqdm as hf_tqdm
 
-from narbuild.crawler import CHECKPOINT
-from narbuild.crawler.base import manifest_row
+from narbuild.crawler.base import CHECKPOINT, manifest_row
 from narbuild.errors import NarbuildError, SourceUnavailableError, redact
 from narbuild.workspace import Workspace, load_state, save_state
 

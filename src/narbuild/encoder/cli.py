@@ -125,7 +125,7 @@ def eval_(ctx: Any, dataset: str, protocol: str, methods: str | None, seeds: str
       narbuild eval --protocol all --dim 64        # benchmark v2
       narbuild eval --protocol open --methods wl,wl-fam,nar-cl
     """
-    from narbuild.cli import progress
+    from narbuild._cli_utils import progress
     from narbuild.preprocess.pipeline import DATASETS
 
     protocols = _protocols(protocol)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from narbuild import __version__
+from narbuild._version import __version__
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
 from narbuild.encoder.data import Inputs, Records, load_datasets
 from narbuild.encoder.evaluate import DATASETS

@@ -46,7 +46,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from narbuild import __version__, schemas
+from narbuild import schemas
+from narbuild._version import __version__
 from narbuild.errors import NarbuildError
 from narbuild.nasgen.cost import IMAGE_SIZE, network_costs
 from narbuild.nasgen.genotype import CONCAT, NODES, OPS, arrays_to_slots

@@ -32,7 +32,7 @@ def preprocess(ctx: Any, dataset: str, steps: int, splitter: str, seed: int, wor
       narbuild preprocess --dataset nas --steps 3
       narbuild preprocess --splitter nodes:16   # a Table-2 baseline splitter
     """
-    from narbuild.cli import progress
+    from narbuild._cli_utils import progress
     from narbuild.preprocess.pipeline import preprocess as run
 
     ws = ctx.workspace(writer="preprocess")

@@ -6,6 +6,8 @@ Fine label, metadata first (:func:`fine_label`):
 * torchvision: the builder's module, its last part (``detection.faster_rcnn`` -> ``faster_rcnn``,
   ``quantization.resnet`` -> ``resnet``); video models keep a 3-D name (``resnet3d``, ``swin3d``);
 * transformers and Hub models with a config: ``model_type``;
+* the other registries (pytorchcv, smp, ultralytics, open_clip, diffusers, monai): the family
+  their source module puts in the manifest's ``module`` (see ``narbuild.sources``);
 * Hub ``timm`` models: the timm module of the config's ``architecture``;
 * NAS networks: ``nas-<cluster>``;
 * only where none of that is known: the paper's regex hints over the model name
@@ -49,6 +51,21 @@ ALIASES: dict[str, str] = {
     "mvitv2": "mvit",
     "efficientformer_v2": "efficientformer",
     "shufflenet_v2": "shufflenetv2",
+    # pytorchcv's modules (dataset suffix already dropped: resnet_cifar -> resnet)
+    "inceptionv3": "inception_v3",
+    "inceptionv4": "inception_v4",
+    "inceptionresnetv2": "inception_resnet_v2",
+    "resnesta": "resnest",
+    "mobilenet": "mobilenetv1",
+    "mobilenetb": "mobilenetv1",
+    "shufflenetv2b": "shufflenetv2",
+    "darknet53": "darknet",
+    "rtdetr": "rt_detr",  # ultralytics' RT-DETR = transformers' rt_detr
+    # monai's modules
+    "basic_unet": "unet",
+    "basic_unetplusplus": "unetplusplus",
+    "segresnet_ds": "segresnet",
+    "autoencoderkl": "autoencoder_kl",  # monai's latent-diffusion VAE = diffusers'
 }
 """Family names of different sources that mean the same family -> one name (documented in the
 dataset card). Video models of torchvision are kept apart in :func:`torchvision_family`."""

@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from narbuild import __version__, schemas
+from narbuild import schemas
+from narbuild._version import __version__
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.encode import graph_hash
 from narbuild.preprocess.labels import coarse_label, fine_label

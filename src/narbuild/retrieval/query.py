@@ -17,7 +17,8 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from narbuild import __version__, tracing
+from narbuild import tracing
+from narbuild._version import __version__
 from narbuild.errors import NarbuildError
 from narbuild.workspace import Workspace, write_text_atomic
 

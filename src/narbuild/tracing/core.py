@@ -166,13 +166,29 @@ def cast_inputs(inputs: tuple | dict, dtype: torch.dtype) -> tuple | dict:
     return tuple(cast(v) for v in inputs)
 
 
+def no_saved_activations() -> torch.autograd.graph.saved_tensors_hooks:
+    """Autograd keeps no tensor for a backward pass: the trace walks the graph and never runs
+    backward, so a real-tensor forward holds only the activations it still needs (on the CPU
+    this is most of its memory; the graph is unchanged)."""
+    return torch.autograd.graph.saved_tensors_hooks(_dropped, _never_unpacked)
+
+
+def _dropped(tensor: torch.Tensor) -> None:
+    return None
+
+
+def _never_unpacked(_: None) -> torch.Tensor:
+    raise RuntimeError("narbuild traces keep no saved tensors: backward is not available")
+
+
 def _trace_once(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
     start = time.perf_counter()
     counter = flop_counter()
     on_meta = _on_meta(model)
     promote = _HostToMeta() if on_meta else contextlib.nullcontext()
     kernels = native_meta_kernels() if on_meta else contextlib.nullcontext()
-    with kernels, sdpa_kernel([SDPBackend.MATH]), promote, counter, torch.enable_grad():
+    keep = contextlib.nullcontext() if on_meta else no_saved_activations()
+    with kernels, sdpa_kernel([SDPBackend.MATH]), promote, counter, keep, torch.enable_grad():
         out = model(**inputs) if isinstance(inputs, dict) else model(*inputs)
     tensors = [t for t in output_tensors(out) if t.grad_fn is not None]
     if not tensors:

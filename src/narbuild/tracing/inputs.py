@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -328,6 +329,8 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
             inputs["decoder_input_ids"] = _tokens(config, inputs["input_ids"].shape[-1])
     elif "decoder_input_ids" in names and getattr(config, "is_encoder_decoder", False):
         inputs["decoder_input_ids"] = _tokens(config, seq // 2 or 1)
+    if not text_only:
+        inputs.update(documented_inputs(model, params, config, inputs, seq))
     if "use_cache" in names:
         inputs["use_cache"] = False
     if not inputs:
@@ -388,6 +391,123 @@ def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
     return out
 
 
+_ARG_DOC = r"^\s*{name} \((`[^`]*`)?[^)]*?of shape `([\[(][^`]*[\])])`"
+_ONE = {"batch_size", "batch", "num_images", "max_num_images", "num_images_or_videos"}
+_LENGTH = {"sequence_length", "seq_len", "target_sequence_length", "episode_length", "frames",
+           "num_frames", "number_of_previous_accepted_tokens", "max_patches"}
+_WIDTH = {"hidden_size", "dim", "embed_dim", "d_model"}
+
+
+def documented_inputs(model: torch.nn.Module, params: dict[str, inspect.Parameter], config: Any,
+                      inputs: dict[str, Any], seq: int) -> dict[str, Any]:
+    """Tensors for the forward's required arguments that no modality gave (every documented
+    one when none did), shaped as the forward's docstring documents them: ``latents (...) of
+    shape (batch_size, hidden_size, frames)``. Sizes come from the config (``hidden_size``,
+    ``config.block_size``, ``state_dim``), one batch item, ``seq`` steps; a patch mask
+    (``bool_masked_pos``) covers the model's patches. Long tensors are token ids for ``*_ids``
+    and ones otherwise (counts, sizes), boolean ones are all True but a masked-patch selection,
+    which masks every other patch; float ones require grad. A lone required tensor argument
+    without a documented shape gets what the model's first layer takes
+    (:func:`_first_layer_input`). Nothing is given unless every required argument is."""
+    doc = inspect.getdoc(type(model).forward) or ""
+    wanted = [n for n, p in params.items() if n not in inputs and p.kind not in (
+        p.VAR_POSITIONAL, p.VAR_KEYWORD) and (_required(p) or not inputs)]
+    out: dict[str, Any] = {}
+    for name in wanted:
+        found = re.search(_ARG_DOC.format(name=re.escape(name)), doc, re.MULTILINE)
+        if found is None and _required(params[name]) and _tensor_typed(params[name]) and \
+                sum(_required(params[n]) for n in wanted) == 1:
+            first = _first_layer_input(model, config, seq)
+            if first is not None:
+                out[name] = first
+            continue
+        if found is None or (not _required(params[name]) and "mask" in name):
+            continue
+        shape = _documented_shape(model, config, name, found.group(2), seq)
+        kind = found.group(1) or ""
+        if shape is None:
+            continue
+        if "Long" in kind or "Int" in kind:
+            out[name] = (_tokens(config, math.prod(shape)).reshape(shape) if name.endswith("_ids")
+                         else torch.ones(shape, dtype=torch.long))
+        elif "Bool" in kind:
+            mask = torch.ones(shape, dtype=torch.bool)
+            if "masked_pos" in name:
+                mask[..., 1::2] = False
+            out[name] = mask
+        else:
+            out[name] = torch.randn(shape, requires_grad=True)
+    if any(_required(params[n]) and n not in out for n in wanted):
+        return {}  # still not runnable: the model's own error says what it takes
+    return out
+
+
+def _tensor_typed(param: inspect.Parameter) -> bool:
+    """Whether an argument is annotated as a tensor, or not annotated."""
+    return param.annotation is inspect.Parameter.empty or "Tensor" in str(param.annotation)
+
+
+def _first_layer_input(model: torch.nn.Module, config: Any, seq: int) -> torch.Tensor | None:
+    """A tensor the model's first layer takes: a one-second waveform for a convolution over one
+    or two audio channels, ``seq`` steps of a wider 1-D convolution's channels (a decoder from
+    latents; VibeVoice's acoustic tokenizer: its encoder from the waveform, its decoder from
+    latents), else ``seq`` vectors of the config's ``d_model`` (Perceiver's inputs) or of the
+    first linear layer's width."""
+    first = next((m for m in model.modules()
+                  if isinstance(m, (torch.nn.Conv1d, torch.nn.Linear))), None)
+    if isinstance(first, torch.nn.Conv1d):
+        steps = AUDIO_SAMPLES if first.in_channels <= 2 else seq
+        return torch.randn(1, first.in_channels, steps, requires_grad=True)
+    width = getattr(config, "d_model", None)
+    width = width if isinstance(width, int) else getattr(first, "in_features", None)
+    return torch.randn(1, seq, width, requires_grad=True) if isinstance(width, int) else None
+
+
+def _documented_shape(model: torch.nn.Module, config: Any, name: str, text: str,
+                      seq: int) -> list[int] | None:
+    """A documented shape (``(batch_size, hidden_size, frames)``) in sizes; None when a dimension
+    cannot be resolved from the config."""
+    dims = []
+    for part in re.sub(r"\s*\([<>=][^()]*\)", "", text.strip()[1:-1]).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.isdigit():
+            dims.append(int(part))
+        elif part in _ONE:
+            dims.append(1)
+        elif part == "sequence_length" and "masked_pos" in name:
+            patches = next((m.num_patches for m in model.modules()
+                            if isinstance(getattr(m, "num_patches", None), int)), None)
+            if patches is None:
+                return None
+            dims.append(patches)
+        elif part in _LENGTH:
+            dims.append(seq)
+        else:
+            value = _documented_size(config, part)
+            if not isinstance(value, int) or value <= 0:
+                return None
+            dims.append(value)
+    return dims or None
+
+
+def _documented_size(config: Any, expression: str) -> Any:
+    """A size named in a documented shape: a config field (``state_dim``, ``config.block_size``,
+    ``dim * len(config.target_layer_ids)``), ``dim`` and ``hidden_size`` being the hidden size."""
+    names = set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)", expression)) - {"config", "len"}
+    scope: dict[str, Any] = {"config": config, "len": len}
+    for word in names:
+        value = cfg_get(config, "hidden_size", "d_model") if word in _WIDTH else cfg_get(config, word)
+        if value is None:
+            return None
+        scope[word] = value
+    try:
+        return eval(expression, {"__builtins__": {}}, scope)  # the docstring: names, len, *
+    except Exception:  # noqa: BLE001 - not a size we can compute
+        return None
+
+
 def _audio_time_axis(features: torch.Tensor, config: Any) -> int:
     """The frame axis of (batch, mel bins, frames) or (batch, frames, features) audio."""
     return 2 if features.shape[1] == cfg_get(config, "num_mel_bins") else 1
@@ -434,7 +554,7 @@ def _images_per_sample(inputs: dict[str, Any], config: Any) -> dict[str, Any] | 
 
 def _codebooks_in_batch(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
     """Audio-token ids as (batch x codebooks, seq): MusicGen's decoder, one row per codebook."""
-    books = cfg_get(config, "num_codebooks")
+    books = _codebooks(config)
     key = "decoder_input_ids" if "decoder_input_ids" in inputs else "input_ids"
     ids = inputs.get(key)
     if not isinstance(books, int) or ids is None or ids.dim() != 2:
@@ -444,12 +564,22 @@ def _codebooks_in_batch(inputs: dict[str, Any], config: Any) -> dict[str, Any] |
 
 def _codebooks_per_token(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] | None:
     """Token ids as (batch, seq, streams), one id per codebook, with or without a text stream
-    beside the audio codebooks (Kyutai's speech-to-text: 1 + 32 streams)."""
-    books, ids = cfg_get(config, "num_codebooks"), inputs.get("input_ids")
+    beside the audio codebooks (Kyutai's speech-to-text: 1 + 32 streams); the decoder's ids for
+    an encoder-decoder (Dia: text in, audio codebooks out)."""
+    books = _codebooks(config)
+    key = "decoder_input_ids" if "decoder_input_ids" in inputs else "input_ids"
+    ids = inputs.get(key)
     if not isinstance(books, int) or ids is None or ids.dim() != 2:
         return None
-    return [{**inputs, "input_ids": ids[..., None].expand(*ids.shape, k).contiguous()}
+    return [{**inputs, key: ids[..., None].expand(*ids.shape, k).contiguous()}
             for k in (books, books + 1)]
+
+
+def _codebooks(config: Any) -> int | None:
+    """How many audio codebooks the model reads in parallel: ``num_codebooks``, or the
+    channels of its audio decoder (Dia's ``decoder_config.num_channels``)."""
+    return cfg_get(config, "num_codebooks") or _read_any(
+        getattr(config, "decoder_config", None), "num_channels")
 
 
 def _longer_audio(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] | None:
@@ -463,19 +593,164 @@ def _longer_audio(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] |
              .requires_grad_()} for k in (2, 4)]
 
 
+def _resized_images(inputs: dict[str, Any], hw: tuple[int, int]) -> dict[str, Any] | None:
+    """``inputs`` with the image (batch, channels, H, W) at ``hw``; None when it is at it."""
+    image = inputs.get("pixel_values")
+    if image is None or image.dim() != 4 or tuple(image.shape[-2:]) == hw:
+        return None
+    resized = torch.randn(*image.shape[:2], *hw, dtype=image.dtype, requires_grad=True)
+    return {**inputs, "pixel_values": resized.to(image.device)}
+
+
+def _images_at_nested_size(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """Images at the size a deeper sub-config names, where the config and its direct
+    sub-configs name none (SAM 2: ``vision_config.backbone_config.image_size``, 1024)."""
+    if cfg_get(config, "image_size", "img_size", "input_size", "crop_size") is not None:
+        return None
+    for name in ("image_size", "img_size"):
+        size = _nested(config, name)
+        if size is not None:
+            return _resized_images(inputs, image_hw(size))
+    return None
+
+
+def _images_fitting_windows(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """Images whose patch grid splits into the backbone's ``num_windows`` windows a side: the
+    size rounded up to a multiple of patch size x windows (RF-DETR: 518 -> 560)."""
+    windows, patch = _nested(config, "num_windows"), _nested(config, "patch_size")
+    image = inputs.get("pixel_values")
+    if not isinstance(windows, int) or not isinstance(patch, int) or windows < 2 or image is None:
+        return None
+    step = windows * patch
+    return _resized_images(inputs, tuple(-(-int(s) // step) * step for s in image.shape[-2:]))
+
+
+def _text_with_its_companions(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] | None:
+    """Text with what some heads read although it is optional: decoder ids (BLIP's question
+    answering generates its answer from them) or an attention mask over every token (BLIP-2's
+    image-text retrieval slices it)."""
+    ids = inputs.get("input_ids")
+    if ids is None or ids.dim() != 2:
+        return None
+    out = []
+    if "decoder_input_ids" not in inputs:
+        out.append({**inputs, "decoder_input_ids": _tokens(config, SEQ_LEN // 2).to(ids.device)})
+    if "attention_mask" not in inputs:
+        out.append({**inputs, "attention_mask": torch.ones(ids.shape, dtype=torch.long,
+                                                           device=ids.device)})
+    return out
+
+
+def _one_audio_input(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] | None:
+    """The waveform alone, or the features alone, for models that take either but refuse both
+    (a speech encoder-decoder takes what its encoder takes)."""
+    if "input_values" not in inputs or "input_features" not in inputs:
+        return None
+    return [{k: v for k, v in inputs.items() if k != drop}
+            for drop in ("input_features", "input_values")]
+
+
+_FEATURE_WIDTHS = ("input_feat_per_channel", "feature_size", "num_mel_bins", "input_dim",
+                   "feature_projection_input_dim")
+
+
+def _features_at_nested_width(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] | None:
+    """Audio features as wide as a deeper sub-config's feature width, where the config and its
+    direct sub-configs name none (NeuCodec's semantic encoder, a Wav2Vec2-BERT taking 160-wide
+    features), alone and with the waveform given a channel axis (codecs that take both)."""
+    features = inputs.get("input_features")
+    if features is None or features.dim() != 3 or cfg_get(config, *_FEATURE_WIDTHS) is not None:
+        return None
+    width = next((w for n in _FEATURE_WIDTHS if isinstance(w := _nested(config, n), int)), None)
+    if width is None or width == features.shape[-1]:
+        return None
+    wide = torch.randn(*features.shape[:-1], width, dtype=features.dtype, requires_grad=True)
+    changed = {**inputs, "input_features": wide.to(features.device)}
+    with_channel = _waveform_with_channel(changed, config)
+    return [changed, *([with_channel] if with_channel else [])]
+
+
+def _patches_as_images(inputs: dict[str, Any], config: Any) -> dict[str, Any] | None:
+    """Flattened image patches (patches, channels x p x p) as small images (patches, channels,
+    p, p), for towers that embed each patch with a convolution (Kimi-K2.5's MoonViT)."""
+    patches, patch = inputs.get("pixel_values"), cfg_get(config, "patch_size")
+    if patches is None or patches.dim() != 2 or not isinstance(patch, int) \
+            or patches.shape[-1] % (patch * patch):
+        return None
+    return _relaid(inputs, "pixel_values", 2,
+                   lambda flat: flat.reshape(flat.shape[0], -1, patch, patch))
+
+
+def _audio_with_frame_mask(inputs: dict[str, Any], config: Any) -> list[dict[str, Any]] | None:
+    """Audio features with their mask over frames, every frame real, under the names audio
+    models take it by (``input_features_mask``: Audio Flamingo 3; ``feature_attention_mask``:
+    Qwen-Omni), for models that read the mask although it is optional."""
+    features = inputs.get("input_features")
+    if features is None or features.dim() != 3:
+        return None
+    frames = features.shape[_audio_time_axis(features, config)]
+    mask = torch.ones(1, frames, dtype=torch.long)
+    return [{**inputs, name: mask} for name in ("input_features_mask", "feature_attention_mask")
+            if name not in inputs]
+
+
 ALTERNATIVES = (_images_per_sample, _codebooks_in_batch, _waveform_with_channel,
                 _values_as_spectrogram, _features_transposed, _features_with_channel,
-                _codebooks_per_token, _longer_audio)
+                _codebooks_per_token, _longer_audio, _images_at_nested_size,
+                _images_fitting_windows, _patches_as_images, _audio_with_frame_mask,
+                _features_at_nested_width, _text_with_its_companions, _one_audio_input)
 """Other layouts of the same modality, tried in order when the inferred ones do not fit; each
-gives one layout, several, or None where it does not apply."""
+gives one layout, several, or None where it does not apply. Later ones come after earlier ones,
+so a model an earlier layout fits keeps it."""
 
 
-def alternative_inputs(inputs: tuple | dict, config: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+def _features_at_input_width(inputs: dict[str, Any], config: Any,
+                             model: torch.nn.Module | None = None) -> dict[str, Any] | None:
+    """Audio features as wide as the model's first linear layer takes, for encoders that widen
+    their frames before it (Granite Speech 5 stacks delta-expanded mel frames: 4 x 80)."""
+    features = inputs.get("input_features")
+    first = next((m for m in model.modules() if isinstance(m, torch.nn.Linear)), None) \
+        if model is not None else None
+    if features is None or features.dim() != 3 or first is None \
+            or first.in_features in features.shape[1:]:
+        return None
+    wide = torch.randn(*features.shape[:-1], first.in_features, requires_grad=True)
+    return {**inputs, "input_features": wide.to(dtype=features.dtype, device=features.device)}
+
+
+def _patches_at_input_width(inputs: dict[str, Any], config: Any,
+                            model: torch.nn.Module | None = None) -> dict[str, Any] | None:
+    """Flattened image patches (patches, width) as wide as the model's first linear layer
+    takes, on the same patch grid: towers whose config leaves out a factor of the patch width
+    (MUSE's vision tower embeds two frames of each 14 x 14 patch: 1176, not 588)."""
+    patches = inputs.get("pixel_values")
+    first = next((m for m in model.modules() if isinstance(m, torch.nn.Linear)), None) \
+        if model is not None else None
+    if patches is None or patches.dim() != 2 or first is None \
+            or first.in_features == patches.shape[-1]:
+        return None
+    wide = torch.randn(patches.shape[0], first.in_features, requires_grad=True)
+    return {**inputs, "pixel_values": wide.to(dtype=patches.dtype, device=patches.device)}
+
+
+def _read_any(config: Any, name: str) -> Any:
+    """``name`` of a config or a config dict; None for neither."""
+    return getattr(config, name, None) if config is not None and not isinstance(config, dict) \
+        else (config or {}).get(name)
+
+
+WITH_MODEL = (_features_at_input_width, _patches_at_input_width)
+"""Alternatives that look at the built model, not only at its config."""
+
+
+def alternative_inputs(inputs: tuple | dict, config: Any,
+                       model: torch.nn.Module | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(name, inputs) for each alternative layout that applies to these inputs."""
     if not isinstance(inputs, dict):
         return
-    for alternative in ALTERNATIVES:
-        changed = alternative(inputs, config)
+    for alternative in (*ALTERNATIVES, *WITH_MODEL):
+        changed = alternative(inputs, config, model) if alternative in WITH_MODEL \
+            else alternative(inputs, config)
         for layout in [changed] if isinstance(changed, dict) else changed or ():
             yield alternative.__name__.lstrip("_"), layout
 

@@ -9,9 +9,13 @@ Every graphs row records the step that produced it, so a figure can be reproduce
                      tried only when building on meta failed (builders that compute layer
                      sizes with tensor ops, e.g. torchvision's RegNet); traced on meta
    ``alt-inputs``    the same modality in another layout (a waveform with a channel axis,
-                     audio features transposed, as a one-channel image or longer,
-                     ``input_values`` as a spectrogram, one token id per codebook), tried
-                     only when a meta step failed on a shape;
+                     audio features transposed, as a one-channel image, longer or as wide
+                     as the model takes them, ``input_values`` as a spectrogram, one token
+                     id per codebook, images at a sub-config's size or fitting the backbone's
+                     windows, patches as small images or as wide as the model takes them,
+                     audio with its frame mask, text with decoder ids or a mask, one of two
+                     audio inputs), tried only when a meta step failed on a shape, on an
+                     optional input it was not given or on two it refuses together;
                      the row's ``inputs`` say which layout fitted
    ``meta-constants`` parameters and activations on meta, but buffers and tensors made from
                      Python numbers real on the CPU, tried only when a meta step failed for
@@ -55,8 +59,10 @@ from typing import Any
 
 import torch
 
-from narbuild import __version__
-from narbuild.tracing.build import Built, build, literals_on_host
+from narbuild._version import __version__
+from narbuild.errors import one_line
+from narbuild.sources.base import Built
+from narbuild.tracing.build import build, literals_on_host
 from narbuild.tracing.core import (
     NEEDS_BF16,
     TraceResult,
@@ -92,15 +98,14 @@ _NEEDS_VALUES = re.compile(
     r"meta tensor|on meta|[Mm]eta device|\.item\(\)|nonzero|data-dependent|Cannot copy out of meta|"
     r"_local_scalar_dense|tolist|is not implemented for|NotImplementedError|"
     r"expected .*device|same device|Expected all tensors")
-# Failures that other input layouts can fix: the inputs' shapes did not fit the model.
+# Failures that other input layouts can fix: the inputs' shapes did not fit the model, or it
+# read an optional input it was not given ('NoneType' object has no attribute 'sum', "Either
+# `decoder_input_ids` or `labels` should be passed"), or refused two it was given ("You cannot
+# specify both input_values and input_features at the same time").
 _SHAPE_MISMATCH = re.compile(
     r"shape|size|[Dd]imension|broadcast|reduction dim|unpack|channel|Expected \d+D|"
-    r"normalized_shape|too small")
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text[:limit]}"
+    r"normalized_shape|too small|'NoneType' object|decoder_input_ids|both .* at the same time|"
+    r"must be mono")
 
 
 _MOE_KEYS = {"num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"}
@@ -149,13 +154,19 @@ def _applies(name: str, source: str, errors: list[str], build_failed: bool,
     if name == "meta-nonzero":
         return params is not None and any("nonzero" in e for e in errors)
     if name == "text-model":  # not for a class this transformers lacks
-        return source in ("transformers", "hf-hub") and not any("has no class" in e for e in errors)
+        return _text_steps(source) and not any("has no class" in e for e in errors)
     if name.startswith("text-only"):
         # only for a model that could be built, or whose inputs were the problem
-        text = source in ("transformers", "hf-hub") and (
+        text = _text_steps(source) and (
             params is not None or any("input" in e for e in errors))
         return text and (real if name == "text-only-cpu" else True)
     return True
+
+
+def _text_steps(source: str) -> bool:
+    from narbuild import sources
+
+    return sources.get(source).SOURCE.text_steps
 
 
 def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str, str]:
@@ -199,7 +210,8 @@ def trace_config(source: str, config: dict[str, Any]) -> tuple[TraceResult, str,
 def _trace_alternatives(built: Built) -> TraceResult:
     """The first alternative input layout the model runs on."""
     failures = []
-    for layout, inputs in alternative_inputs(built.inputs, getattr(built.model, "config", None)):
+    config = getattr(built.model, "config", None)
+    for layout, inputs in alternative_inputs(built.inputs, config, built.model):
         try:
             return trace_module(built.model, inputs, fallbacks=False)
         except Exception as exc:  # noqa: BLE001 - try the next layout

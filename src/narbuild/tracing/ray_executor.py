@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from narbuild import __version__
+from narbuild._version import __version__
 from narbuild.errors import NarbuildError
 from narbuild.processes import die_with_parent
 from narbuild.tracing.shards import (
@@ -149,7 +149,7 @@ def _probe(ray: Any, workspace: Workspace) -> int:
 
 def _node_facts(workspace: str) -> dict[str, Any]:
     """Runs on a node (no torch import): what the driver needs to be the same there."""
-    from narbuild import __version__ as version
+    from narbuild._version import __version__ as version
     from narbuild.workspace import MARKER
 
     return {"narbuild": version, "torch": package_version("torch"),

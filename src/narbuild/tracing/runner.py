@@ -185,7 +185,7 @@ def _finish_shard(table: Table, options: TraceOptions, workspace: Workspace) -> 
     """Fold the shard's parts into one Parquet file and mark the shard complete, an empty shard
     too, with a JSON ``_SUCCESS``: its counts, the digest of the manifest rows it covers, and
     the versions that traced it."""
-    from narbuild import __version__
+    from narbuild._version import __version__
 
     subdir = shard_dir(options.shard, options.num_shards)
     folder = table.path / subdir

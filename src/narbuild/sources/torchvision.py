@@ -8,6 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
+from narbuild.sources.base import Built, Source
+
+SOURCE = Source(
+    name="torchvision", title="torchvision.models (list_models)", package="torchvision",
+    offline=True, license="BSD-3-Clause",
+    family="the builder's module (detection.faster_rcnn -> faster_rcnn; video models 3-D)")
 
 # torchvision.models sub-package -> task.
 _TASKS = {
@@ -48,7 +54,13 @@ def _weights_facts(name: str) -> dict[str, Any]:
     return facts
 
 
-def iter_torchvision(names: list[str] | None = None) -> Iterator[dict[str, Any]]:
+def names() -> list[str]:
+    from torchvision.models import list_models
+
+    return list_models()
+
+
+def iter_rows(names: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """Yield one manifest row per torchvision model builder (all, or the given ``names``)."""
     from torchvision.models import get_model_builder, list_models
 
@@ -77,3 +89,32 @@ def iter_torchvision(names: list[str] | None = None) -> Iterator[dict[str, Any]]
             module=module.removeprefix("torchvision.models."),
             metadata={"reference": facts} if facts else {},
         )
+
+
+
+def build(config: dict[str, Any], step: str) -> Built:
+    import torch
+    from torchvision.models import get_model, get_model_builder
+
+    from narbuild.tracing import inputs as make
+
+    name = config["builder"]
+    module = get_model_builder(name).__module__
+    kwargs: dict[str, Any] = {"weights": None}
+    if "weights_backbone" in inspect.signature(get_model_builder(name)).parameters:
+        kwargs["weights_backbone"] = None  # never download a backbone
+    if "num_classes" in config:
+        kwargs["num_classes"] = config["num_classes"]
+    if ".quantization." in module:
+        kwargs["quantize"] = False
+    model = get_model(name, **kwargs, **config.get("builder_kwargs", {}))
+    size = config.get("image_size") or make.DEFAULT_IMAGE
+    h, w = make.image_hw(size)
+    if ".video." in module:
+        frames = config.get("num_frames", 16)
+        return Built(model, (torch.randn(1, 3, frames, h, w, requires_grad=True),))
+    if ".optical_flow." in module:
+        return Built(model, (make.image_batch(3, 128, 128), make.image_batch(3, 128, 128)))
+    if ".detection." in module:
+        return Built(model, ([make.image_batch(3, h, w)[0]],))
+    return Built(model, (make.image_batch(3, h, w),))

@@ -8,6 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
+from narbuild.errors import NarbuildError
+from narbuild.sources.base import Built, Source, unknown_id
+
+SOURCE = Source(
+    name="transformers", title="transformers auto-model mappings (model type x task head)",
+    package="transformers", offline=True, license="Apache-2.0",
+    family="the config's model_type", text_steps=True)
 
 # Auto mapping -> pipeline task, where the name alone does not say it plainly.
 _TASK_OVERRIDES = {
@@ -74,7 +81,7 @@ def default_config(model_type: str) -> dict[str, Any]:
     return AutoConfig.for_model(model_type).to_dict()
 
 
-def iter_transformers(model_types: set[str] | None = None) -> Iterator[dict[str, Any]]:
+def iter_rows(names: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """Yield one manifest row per (model type, task head) entry of the auto mappings.
 
     The id names the head class (``transformers:bert/ForMaskedLM``). A class that several
@@ -87,7 +94,7 @@ def iter_transformers(model_types: set[str] | None = None) -> Iterator[dict[str,
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # default configs warn about token ids; not our concern
     try:
-        yield from _rows(model_types)
+        yield from _rows({n.split('/')[0] for n in names} if names is not None else None)
     finally:
         hf_logging.set_verbosity(verbosity)
 
@@ -121,3 +128,35 @@ def _rows(model_types: set[str] | None) -> Iterator[dict[str, Any]]:
             task=task, library="transformers", model_type=model_type,
             architectures=[cls], metadata={"tasks": tasks}, error=error,
         )
+
+
+def names() -> list[str]:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return list(CONFIG_MAPPING_NAMES)
+
+
+def lookup(name: str) -> dict[str, Any]:
+    """``TYPE`` (its base model) or ``TYPE/HEAD``."""
+    model_id = f"transformers:{name}"
+    model_type = name.split("/")[0]
+    if model_type not in names():
+        raise unknown_id(f"transformers:{model_type}", [f"transformers:{t}" for t in names()],
+                         "model types are transformers' model_type names, e.g. bert, llama")
+    rows = list(iter_rows([model_type]))
+    if not rows:
+        raise NarbuildError(f"transformers has no model class for {model_type!r}",
+                            "it is a sub-config; pick the model type that contains it")
+    if "/" not in name:
+        return rows[0]
+    for row in rows:
+        if row["model_id"] == model_id:
+            return row
+    raise unknown_id(model_id, [r["model_id"] for r in rows],
+                     f"heads of {model_type}: {', '.join(r['name'] for r in rows[:6])}")
+
+
+def build(config: dict[str, Any], step: str) -> Built:
+    from narbuild.tracing.hf_fixups import build_transformers
+
+    return build_transformers(config, step)

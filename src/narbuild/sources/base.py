@@ -1,0 +1,86 @@
+"""What a source declares (:class:`Source`) and what its builder returns (:class:`Built`).
+
+Importing this module imports neither torch nor any source's package: the crawl, the card and
+``narbuild crawl --help`` read the registry without them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from narbuild.errors import NarbuildError
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place models come from.
+
+    Attributes:
+        name: the id prefix and ``--source`` name (``pytorchcv`` -> ``pytorchcv:resnet18``).
+        title: what it is, in a few words (shown by ``narbuild crawl --list``).
+        package: the import name of the package that must be installed; None for none.
+        extra: the ``pip install narbuild[EXTRA]`` that installs it, when it is optional.
+        offline: its listing needs no network (crawled by default).
+        license: the package's licence (SPDX id); the dataset holds derived graphs only.
+        family: where the fine label (family) comes from, in words, for the card.
+        text_steps: the ladder's text-only and text-model steps apply (transformers configs).
+        distribution: the pip distribution, when its name is not the package's.
+        id_prefix: the model-id prefix, when it is not the name (``hf-hub`` rows are ``hf:``).
+    """
+
+    name: str
+    title: str
+    package: str | None
+    offline: bool
+    license: str
+    family: str
+    extra: str | None = None
+    text_steps: bool = False
+    distribution: str | None = None
+    id_prefix: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """What model ids of this source start with, before the colon."""
+        return self.id_prefix or self.name
+
+    @property
+    def dist(self) -> str | None:
+        """The pip distribution that provides the package."""
+        return self.distribution or self.package
+
+    def install_hint(self) -> str:
+        if self.extra:
+            return f"pip install 'narbuild[{self.extra}]' (or `make setup`)"
+        return f"pip install {self.package}"
+
+
+@dataclass
+class Built:
+    """A model ready to trace, and how it was made."""
+
+    model: torch.nn.Module
+    inputs: tuple | dict
+    attention: str = "math"
+
+
+def unknown_id(model_id: str, known: Iterable[str], hint: str) -> NarbuildError:
+    """The error for an id a source does not have, suggesting the closest known ids."""
+    close = difflib.get_close_matches(model_id, list(known), n=3, cutoff=0.6)
+    return NarbuildError(f"unknown model id {model_id!r}",
+                         f"did you mean {', '.join(close)}?" if close else hint)
+
+
+def kwargs_of(config: dict[str, Any], key: str = "kwargs") -> dict[str, Any]:
+    """The constructor keyword arguments a manifest config carries (a copy)."""
+    value = config.get(key) or {}
+    if not isinstance(value, dict):
+        raise NarbuildError(f"the config's {key!r} is {type(value).__name__}, not a mapping",
+                            "re-crawl the model")
+    return dict(value)
