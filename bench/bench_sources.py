@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from narbuild import Workspace, crawl
-from narbuild.cards.sources import funnel
+from narbuild.cards.sources import funnel, manifest_sources, source_of
 from narbuild.provenance import provenance
 from narbuild.tracing import TraceOptions, trace_catalog
 
@@ -50,13 +50,12 @@ def timed_preprocess(ws: Workspace) -> dict:
 
 def per_source(ws: Workspace) -> dict:
     """Coverage, distinct raw graphs, trace seconds and the top error reasons per source."""
-    manifest = ws.table("manifest").read(["model_id", "source"]).to_pylist()
-    known = {r["model_id"]: r["source"] for r in manifest}
+    known = manifest_sources({"manifest": ws.table("manifest").read(["model_id", "source"])})
     rows = ws.table("graphs").read(["model_id", "status", "error", "graph_hash", "wall_time_s",
                                     "peak_rss_mb"]).to_pylist()
     by: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        by[known.get(r["model_id"], r["model_id"].split(":")[0])].append(r)
+        by[source_of(r["model_id"], known)].append(r)
     out = {}
     for source, rs in sorted(by.items()):
         ok = [r for r in rs if r["status"] == "ok"]

@@ -19,7 +19,8 @@ def source_of(model_id: str, known: dict[str, str]) -> str:
     return known.get(model_id) or model_id.split(":", 1)[0]
 
 
-def _known(t: dict[str, pa.Table]) -> dict[str, str]:
+def manifest_sources(t: dict[str, pa.Table]) -> dict[str, str]:
+    """Model id -> source, from the manifest (empty without one)."""
     m = t.get("manifest")
     if m is None:
         return {}
@@ -38,7 +39,7 @@ def real_records(t: dict[str, pa.Table]) -> pa.Table | None:
 def funnel(t: dict[str, pa.Table]) -> dict[str, dict[str, int]]:
     """Per source: ids crawled, traced ok, trace errors, distinct real records (a record counts
     for every source with an id in it) and families (fine labels of its ids)."""
-    known = _known(t)
+    known = manifest_sources(t)
     cols: dict[str, Counter] = {}
     if "manifest" in t:
         ok = t["manifest"].filter(pc.equal(t["manifest"].column("status"), "ok"))
@@ -118,7 +119,7 @@ def shared_families(t: dict[str, pa.Table]) -> str:
     real = real_records(t)
     if real is None:
         return ""
-    known = _known(t)
+    known = manifest_sources(t)
     feeders: dict[str, Counter] = defaultdict(Counter)
     for ids, labels in zip(real.column("model_ids").to_pylist(),
                            real.column("fine_labels").to_pylist()):

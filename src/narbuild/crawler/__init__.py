@@ -18,12 +18,7 @@ from narbuild.crawler.base import CHECKPOINT
 from narbuild.errors import NarbuildError, SourceUnavailableError
 from narbuild.workspace import Workspace
 
-__all__ = ["CHECKPOINT", "CrawlSummary", "crawl", "default_sources", "select"]
-
-
-def default_sources() -> tuple[str, ...]:
-    """What a plain ``narbuild crawl`` lists: every offline source of the registry."""
-    return registry.offline_sources()
+__all__ = ["CHECKPOINT", "CrawlSummary", "crawl", "select"]
 
 
 @dataclass
@@ -90,7 +85,7 @@ def crawl(
         options: per-source options, e.g. ``{"hf_hub": {"limit": 100}}``.
         on_row: called with each model id as it is written (progress).
     """
-    names = list(dict.fromkeys(default_sources() if sources is None else sources))
+    names = list(dict.fromkeys(registry.offline_sources() if sources is None else sources))
     for source in names:
         registry.get(source)  # unknown names fail before any work
     missing = {s: registry.get(s).SOURCE.install_hint() for s in names if not registry.available(s)}

@@ -263,7 +263,6 @@ def _json(value: Any) -> Any:
 
 def build(config: dict[str, Any], step: str) -> Built:
     name = config["_class_name"]
-    _meta_autocast()
     model = _class(name).from_config(dict(config))
     setup = _CLASSES.get(name, {}).get("setup")
     if setup is not None:
@@ -304,26 +303,6 @@ def _add_kwargs(host: dict[str, Any]) -> Callable[..., tuple[tuple, dict[str, An
     def hook(module: Any, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
         return args, {**kwargs, **host}
     return hook
-
-
-def _meta_autocast() -> None:
-    """Let ``torch.autocast(device_type="meta")`` be the no-op it is (meta tensors hold no
-    values to cast) instead of an error: diffusers' rotary embeddings disable autocast for the
-    input's device, which on a meta trace is "meta"."""
-    from torch.amp import autocast_mode
-
-    init = autocast_mode.autocast.__init__
-    if getattr(init, "meta_is_noop", False):
-        return
-
-    def patched(self: Any, device_type: str, *args: Any, **kwargs: Any) -> None:
-        if device_type == "meta":
-            device_type, kwargs["enabled"] = "cpu", False
-            args = args[:1]  # dtype only; enabled is set above
-        init(self, device_type, *args, **kwargs)
-
-    patched.meta_is_noop = True  # type: ignore[attr-defined]
-    autocast_mode.autocast.__init__ = patched
 
 
 # --------------------------------------------------------------------------------- inputs

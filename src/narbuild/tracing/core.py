@@ -166,6 +166,28 @@ def cast_inputs(inputs: tuple | dict, dtype: torch.dtype) -> tuple | dict:
     return tuple(cast(v) for v in inputs)
 
 
+@contextlib.contextmanager
+def meta_autocast_is_noop() -> Iterator[None]:
+    """While a meta forward runs, ``torch.autocast(device_type="meta")`` is the no-op it is
+    (meta tensors hold no values to cast) instead of an error: models that switch autocast off
+    for their input's device (diffusers' rotary embeddings) name "meta" on a meta trace."""
+    from torch.amp import autocast_mode
+
+    init = autocast_mode.autocast.__init__
+
+    def meta_off(self: Any, device_type: str, *args: Any, **kwargs: Any) -> None:
+        if device_type == "meta":
+            device_type, kwargs["enabled"] = "cpu", False
+            args = args[:1]  # dtype only; enabled is set above
+        init(self, device_type, *args, **kwargs)
+
+    autocast_mode.autocast.__init__ = meta_off
+    try:
+        yield
+    finally:
+        autocast_mode.autocast.__init__ = init
+
+
 def no_saved_activations() -> torch.autograd.graph.saved_tensors_hooks:
     """Autograd keeps no tensor for a backward pass: the trace walks the graph and never runs
     backward, so a real-tensor forward holds only the activations it still needs (on the CPU
@@ -187,7 +209,7 @@ def _trace_once(model: torch.nn.Module, inputs: tuple | dict) -> TraceResult:
     on_meta = _on_meta(model)
     promote = _HostToMeta() if on_meta else contextlib.nullcontext()
     kernels = native_meta_kernels() if on_meta else contextlib.nullcontext()
-    keep = contextlib.nullcontext() if on_meta else no_saved_activations()
+    keep = meta_autocast_is_noop() if on_meta else no_saved_activations()
     with kernels, sdpa_kernel([SDPBackend.MATH]), promote, counter, keep, torch.enable_grad():
         out = model(**inputs) if isinstance(inputs, dict) else model(*inputs)
     tensors = [t for t in output_tensors(out) if t.grad_fn is not None]
