@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 	$(BIN)/python -m pip install --quiet -e ".[dev,ray,sources]"
+	$(BIN)/python -m pip install --quiet --no-deps "litgpt==0.5.13"  # pyproject.toml: extra litgpt
 	touch $(STAMP)
 
 demo: setup

@@ -132,3 +132,33 @@ def test_neuralforecast_lists_without_importing_and_traces_a_window():
     assert rows["NHITS"]["task"] == "time-series-forecasting"
     graph = trace_manifest_row(rows["TSMixer"])  # multivariate: 4 series
     assert graph["status"] == "ok" and "neuralforecast.models" in sys.modules
+
+
+# ------------------------------------------------------------------------------ litgpt
+
+def test_litgpt_lists_published_configs_without_importing_lightning():
+    import subprocess
+    import sys
+
+    code = ("import sys; from narbuild.sources import litgpt as s; rows = list(s.iter_rows());"
+            "print(len(rows), 'lightning' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    count, imported = out.stdout.split()
+    assert int(count) >= 200 and imported == "False"  # the config file alone, not the package
+    rows = {r["name"]: r for r in sources.get("litgpt").iter_rows()}
+    assert rows["Llama-3.1-8B-Instruct"]["module"] == "llama-3.1"
+    assert rows["Qwen2.5-Coder-7B"]["module"] == "qwen2.5-coder"
+    assert rows["pythia-70m-deduped"]["module"] == rows["pythia-12b"]["module"] == "pythia"
+    assert rows["Mixtral-8x7B-v0.1"]["module"] == "mixtral"
+    assert json.loads(rows["Llama-3.1-8B"]["metadata"])["n_layer"] == 32
+    with pytest.raises(NarbuildError, match="did you mean litgpt:pythia-70m"):
+        sources.lookup("litgpt:pythia-70")
+
+
+def test_litgpt_traces_a_published_size_with_its_published_parameter_count():
+    row = sources.lookup("litgpt:pythia-70m")
+    built = build("litgpt", json.loads(row["config"]), device="meta")
+    assert built.inputs[0].shape == (1, 32)
+    graph = trace_manifest_row(row)
+    assert graph["status"] == "ok" and graph["fallback"] == "meta"
+    assert graph["params"] == 70_426_624  # Pythia's model card: 70,426,624 total parameters

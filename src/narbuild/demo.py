@@ -24,6 +24,7 @@ DEMO_MODELS = [
     "ultralytics:rtdetr-l", "open_clip:ViT-B-32", "open_clip:RN50", "diffusers:UNet2DModel",
     "diffusers:AutoencoderKL", "monai:UNet", "monai:SwinUNETR", "keras:MobileNetV3Small",
     "keras:ResNet50V2", "pyg:GAT", "pyg:GIN", "neuralforecast:NHITS", "neuralforecast:PatchTST",
+    "litgpt:pythia-70m", "litgpt:SmolLM2-135M",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""

@@ -49,6 +49,7 @@ MODULES: dict[str, str] = {
     "pyg": "pyg",
     "keras": "keras",
     "neuralforecast": "neuralforecast",
+    "litgpt": "litgpt",
     "hf-hub": "hf_hub",
     "torch-hub": "torch_hub",
     "file": "file",

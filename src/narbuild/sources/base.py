@@ -32,6 +32,7 @@ class Source:
         text_steps: the ladder's text-only and text-model steps apply (transformers configs).
         distribution: the pip distribution, when its name is not the package's.
         id_prefix: the model-id prefix, when it is not the name (``hf-hub`` rows are ``hf:``).
+        install: the install command, when the extra alone does not install it.
     """
 
     name: str
@@ -44,6 +45,7 @@ class Source:
     text_steps: bool = False
     distribution: str | None = None
     id_prefix: str | None = None
+    install: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -56,6 +58,8 @@ class Source:
         return self.distribution or self.package
 
     def install_hint(self) -> str:
+        if self.install:
+            return self.install
         if self.extra:
             return f"pip install 'narbuild[{self.extra}]' (or `make setup`)"
         return f"pip install {self.package}"
