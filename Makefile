@@ -8,15 +8,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 WORKDIR ?= narbuild-data
 PYTEST_ARGS ?=
+CONSTRAINTS ?= -c constraints.txt  # pinned for Python 3.11 on x86_64; elsewhere: CONSTRAINTS=
+CONSTRAINTS_HEADER := \# The versions narbuild's figures were made with (python 3.11, x86_64): make setup installs with -c constraints.txt; make constraints rewrites it.
 
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup demo test test-slow bench lint constraints clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-	$(BIN)/python -m pip install --quiet -e ".[dev,ray,sources]"
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[dev,ray,sources]"
 	$(BIN)/python -m pip install --quiet --no-deps "litgpt==0.5.13"  # pyproject.toml: extra litgpt
 	touch $(STAMP)
 
@@ -34,6 +36,11 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+
+constraints: setup  # pin what is installed now (after an upgrade whose figures are re-measured)
+	{ printf '%s\n' "$(CONSTRAINTS_HEADER)"; $(BIN)/python -m pip freeze --exclude-editable \
+	  | grep -v '^narbuild' | sed -E 's|^([A-Za-z0-9_.-]+) @ .*/[A-Za-z0-9_.]+-([0-9][^-]*)-.*|\1==\2|'; \
+	} > constraints.txt
 
 clean:
 	rm -rf $(VENV) $(WORKDIR) $(WORKDIR)-release .pytest_cache

@@ -16,6 +16,7 @@ import json
 from collections import defaultdict
 
 import numpy as np
+from _common import write_json
 
 from narbuild.benchmark.run import bag_rows
 from narbuild.benchmark.suite import load_catalogue
@@ -23,7 +24,6 @@ from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.metrics import unit_rows
 from narbuild.encoder.train import embed_nar, resolve_device
 from narbuild.encoder.wl import WL_METHODS, wl_counts
-from narbuild.provenance import provenance
 from narbuild.workspace import Workspace
 
 
@@ -53,7 +53,7 @@ def main() -> None:
         if m["variant_of"] in base_row:
             pairs.append((int(i), base_row[m["variant_of"]], table["source"][int(i)].as_py(),
                           m["knob"], m["value"]))
-    result = {"data": info, "pairs": len(pairs), **provenance(), "methods": {}}
+    result = {"data": info, "pairs": len(pairs), "methods": {}}
     for method in ("nar", "wl", "wl-fam"):
         unit = unit_rows(vectors(inputs, method, catalogue))
         dense = unit.toarray() if hasattr(unit, "toarray") else unit.numpy()
@@ -70,8 +70,7 @@ def main() -> None:
             for k, v in sorted(groups.items())}
         print(method, json.dumps(result["methods"][method]), flush=True)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":

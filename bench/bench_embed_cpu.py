@@ -11,6 +11,7 @@ import json
 import time
 
 import torch
+from _common import write_json
 
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.data import data_hash, load_records, motif_graphs
@@ -42,8 +43,7 @@ def main() -> None:
                         "end_to_end_graphs_per_second": round(len(records) / (model_s + build), 1)}
         print(name, json.dumps(result[name]), flush=True)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":

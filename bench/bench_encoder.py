@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import write_json
 
 from narbuild.encoder.checkpoint import save_checkpoint
 from narbuild.encoder.data import load_records, motif_graphs
@@ -91,7 +92,7 @@ def main() -> None:
 
     tp = {d: throughput(ws, d, device, out if args.checkpoints else None)
           for d in args.datasets}
-    (out / "throughput.json").write_text(json.dumps({**info, **tp}, indent=2))
+    write_json(out / "throughput.json", {**info, **tp})
     if not args.skip_eval:
         report = evaluate(ws, args.datasets, args.methods, args.seeds, replace(TrainConfig()),
                           args.device, on_run)

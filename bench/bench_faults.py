@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import write_json
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 TOKEN = "hf_bench_secret_token_42"
@@ -452,10 +454,7 @@ def main() -> None:
     result = {"commit": commit, "src": str(SRC), "cases": report}
     print(json.dumps(result, indent=1))
     if args.out:
-        path = Path(args.out)
-        merged = json.loads(path.read_text()) if path.is_file() else {}
-        merged[args.label] = result
-        path.write_text(json.dumps(merged, indent=1) + "\n")
+        write_json(args.out, result, key=args.label)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ trained on the training split only (see the model card).
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
+from _common import write_json
 
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.data import load_records, motif_graphs, raw_graphs
@@ -54,8 +54,7 @@ def main() -> None:
             print(name, method, {k: round(v, 3) for k, v in s.items() if k.endswith("@20")
                                  or k == "map@100"}, flush=True)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import write_json
 
 from narbuild import Workspace
 from narbuild.nasgen import networkx_ged, parse_genotype
@@ -158,7 +159,7 @@ def main() -> None:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=1) + "\n")
+    write_json(out, figures)
     report(figures, out)
 
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import write_json
 
 from narbuild import Workspace, crawl
 from narbuild.tracing import TraceOptions, trace_catalog
@@ -143,7 +144,7 @@ def main() -> None:
     }
     print(json.dumps(result["simulation"]), flush=True)
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ top-5 precision of queries no registry knows (tests/query_models.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 VIT_B = '''
@@ -151,10 +151,7 @@ def main() -> None:
               "quality": lambda: quality(args.workdir, args.methods)}[args.what]()
     result = {"machine": f"{os.cpu_count()} CPUs", "result": result}
     if args.out:
-        path = Path(args.out)
-        merged = json.loads(path.read_text()) if path.is_file() else {}
-        merged[args.what] = result
-        path.write_text(json.dumps(merged, indent=1) + "\n")
+        write_json(args.out, result, key=args.what)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from _common import write_json
+
 from narbuild import Workspace, crawl
 from narbuild.cards.sources import funnel, manifest_sources, source_of
-from narbuild.provenance import provenance
 from narbuild.tracing import TraceOptions, trace_catalog
 
 
@@ -84,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     fresh = not Path(args.workdir, "manifest").exists()
     ws = Workspace(args.workdir, create=True)
-    result: dict = {"provenance": provenance()}
+    result: dict = {}
     if fresh:
         result["crawl"] = timed_crawl(ws)
     if not args.skip_trace:
@@ -95,7 +96,7 @@ def main() -> None:
     text = json.dumps(result, indent=1, default=str)
     print(text)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from _common import append_line
+
 from narbuild import Workspace, crawl
 from narbuild.tracing import TraceOptions, trace_catalog
 
@@ -65,11 +67,9 @@ def main() -> None:
     manifest_root, ids = sample_manifest(args.every)
     for workers in args.workers:
         result = run(manifest_root, ids, workers)
-        line = json.dumps(result)
-        print(line, flush=True)
+        print(json.dumps(result), flush=True)
         if args.out:
-            with args.out.open("a") as fh:
-                fh.write(line + "\n")
+            append_line(args.out, result)
 
 
 if __name__ == "__main__":

@@ -307,7 +307,7 @@ def test_identical_configs_are_traced_once_across_shards(tmp_path):
 def test_the_newest_row_wins_whatever_its_shard_folder(tmp_path):
     """Parts are ordered by write stamp, not by path: a newer ok row in shard-00000-of-00001
     beats an older error row in shard-00003-of-00004, also once the older shard is compacted."""
-    from narbuild.tracing.ladder import graphs_row
+    from narbuild.tracing.rows import graphs_row
 
     table = Workspace(tmp_path / "w", create=True).table("graphs")
     old = "shard-00003-of-00004"

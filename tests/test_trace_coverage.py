@@ -11,12 +11,13 @@ import torch
 from narbuild.sources import lookup
 from narbuild.tracing.build import build, cheap_init
 from narbuild.tracing.core import trace_module
-from narbuild.tracing.inputs import _tokens, _with_image_tokens, image_token_count
+from narbuild.tracing.inputs import image_token_count, tokens, with_image_tokens
 from narbuild.tracing.ladder import CPU_BF16_PARAM_BUDGET, LADDER, trace_manifest_row
 
 
 def test_ladder_steps_are_named_and_unique():
-    names = [step[0] for step in LADDER]
+    names = [step.name for step in LADDER]
+    assert all(step.doc and callable(step.applies) for step in LADDER)
     assert len(names) == len(set(names))
     assert names[0] == "meta" and {"meta-init", "cpu", "text-only"} <= set(names)
 
@@ -46,7 +47,7 @@ def test_vision_language_model_traces_with_its_image_tokens():
     count = image_token_count(config)
     assert count == config.image_seq_length == 576
     assert built.inputs["input_ids"].shape == (1, 32 + count) and "pixel_values" in built.inputs
-    ids = _with_image_tokens(config, _tokens(config, 32))  # the same ids, on the CPU
+    ids = with_image_tokens(config, tokens(config, 32))  # the same ids, on the CPU
     assert int((ids == config.image_token_id).sum()) == count
     traced = trace_manifest_row(row)
     assert traced["status"] == "ok", traced["error"]
@@ -197,7 +198,7 @@ def test_image_placeholder_id_left_none_gets_the_last_text_id():
     built = build("transformers", json.loads(row["config"]), device="meta")
     config = built.model.config
     assert config.image_token_index == config.text_config.vocab_size - 1
-    ids = _with_image_tokens(config, _tokens(config, 32))  # the same ids, on the CPU
+    ids = with_image_tokens(config, tokens(config, 32))  # the same ids, on the CPU
     assert int((ids == config.image_token_index).sum()) == config.num_query_tokens
     traced = trace_manifest_row(row)
     assert traced["status"] == "ok" and traced["fallback"] == "meta", traced["error"]

@@ -136,9 +136,10 @@ EMBEDDINGS = _schema(
     _field("record_id", pa.string(), "The processed record this vector embeds.", False),
     _field("dataset", pa.string(), "real | nas (as in the processed table).", False),
     _field("model_id", pa.string(), "Representative model id of the record (readability)."),
-    _field("method", pa.string(), "Embedding method: nar | gcn | gat | wl | vae.", False),
-    _field("encoder_id", pa.string(), "Which trained encoder: method, checkpoint content hash "
-           "(or 'bundled'), seed."),
+    _field("method", pa.string(), "The learned encoder that made the vector: nar | gcn | gat | vae "
+           "(WL rankings are computed at search time, not stored).", False),
+    _field("encoder_id", pa.string(), "Which trained encoder: '<method>@<checkpoint content "
+           "hash>', with ' (bundled)' for a checkpoint shipped with narbuild."),
     _field("dim", pa.int32(), "Length of vector."),
     _field("vector", pa.list_(pa.float32()), "The embedding; compare with cosine similarity."),
     _field("narbuild_version", pa.string(), "narbuild version used."),

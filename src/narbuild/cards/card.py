@@ -22,6 +22,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from narbuild.cards.configs import ConfigRelease
 from narbuild.cards.figures import Figure
 from narbuild.cards.sources import funnel_table, real_records, shared_families
+from narbuild.provenance import git_commit
 from narbuild.schemas import SCHEMA_VERSION, column_docs
 
 PRETTY_NAME = "Neural Architecture Retrieval graphs (narbuild)"
@@ -135,8 +136,9 @@ def _built(x: CardInputs) -> str:
 | --- | --- |
 {versions}
 
-Table schema version {SCHEMA_VERSION}. The commands that build this release (options read off
-the tables; the others are at their defaults):
+Table schema version {SCHEMA_VERSION}. narbuild's `make setup` installs the package versions
+pinned in its `constraints.txt`, those its published figures were made with. The commands that
+build this release (options read off the tables; the others are at their defaults):
 
 ```bash
 {chr(10).join(_commands(x))}
@@ -150,6 +152,7 @@ def _versions(tables: dict[str, pa.Table]) -> list[tuple[str, str]]:
         return ", ".join(seen) or "not recorded"
 
     out = [("narbuild (recorded in the tables)", recorded("narbuild_version")),
+           ("narbuild commit (when staged)", git_commit()),
            ("torch (recorded in the tables)", recorded("torch_version"))]
     for package in ("timm", "transformers", "pyarrow", *_source_packages(tables)):
         out.append((f"{package} (installed when staged)", _installed(package)))

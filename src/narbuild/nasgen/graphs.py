@@ -182,7 +182,7 @@ def network_graph(genotype: Genotype, depth: int = 8, view: View | None = None
 
 
 @dataclass
-class GraphBatch:
+class NasGraphBatch:
     """Graphs of N networks: flat node labels and local edge lists with per-network counts."""
 
     vocab: tuple[str, ...]
@@ -233,7 +233,8 @@ class _Table:
         self.edge_pool = np.array(pool, dtype=np.int64)
 
 
-def build_graphs(normal: np.ndarray, reduce: np.ndarray, depth: int, view: View) -> GraphBatch:
+def build_graphs(normal: np.ndarray, reduce: np.ndarray, depth: int,
+                 view: View) -> NasGraphBatch:
     """The ``view`` graphs of N networks given their cells as arrays (N, 24)."""
     n = len(normal)
     red = reduction_cells(depth)
@@ -311,7 +312,7 @@ def build_graphs(normal: np.ndarray, reduce: np.ndarray, depth: int, view: View)
     src, dst = key // width, key % width
     net = np.searchsorted(net_base, src, side="right") - 1
     num_edges = np.bincount(net, minlength=n)
-    return GraphBatch(tuple(table.vocab), labels, num_nodes,
+    return NasGraphBatch(tuple(table.vocab), labels, num_nodes,
                       (src - net_base[net]).astype(np.int32),
                       (dst - net_base[net]).astype(np.int32), num_edges)
 

@@ -30,7 +30,7 @@ from narbuild.preprocess.labels import coarse_label, fine_label
 from narbuild.preprocess.motifs import DEFAULT_STEPS, check_splitter, split_graph
 from narbuild.preprocess.operators import REMOVED, normalise_op, op_id, remove_nodes
 from narbuild.preprocess.split import stratified_split
-from narbuild.preprocess.vocab import NUM_PUBLISHED
+from narbuild.preprocess.vocab import FIRST_EXTRA_ID
 from narbuild.workspace import Workspace
 
 DATASETS = ("real", "nas")
@@ -342,7 +342,7 @@ def _stats(status: list[str], sizes: np.ndarray, reps: list[list[int]],
     total = int(per_name.sum())
     ids = np.array([op_id(n) for n in names])
     outside = {names[i]: int(per_name[i]) for i in np.argsort(-per_name)
-               if per_name[i] and not 0 < ids[i] < NUM_PUBLISHED}
+               if per_name[i] and not 0 < ids[i] < FIRST_EXTRA_ID}
     unknown = {n: c for n, c in outside.items() if op_id(n) == 0}
     removed = int(sum(results[k]["removed"] * weights[k] for k in range(len(reps))))
     res = [results[r["_result"]] for r in records]

@@ -96,5 +96,6 @@ VOCAB: tuple[str, ...] = (UNKNOWN, *PUBLISHED, *EXTRA)
 OP_ID: dict[str, int] = {name: i for i, name in enumerate(VOCAB)}
 """Operator name -> id."""
 
-NUM_PUBLISHED = len(PUBLISHED) + 1
-"""Ids below this are the published vocabulary (unknown + the 89)."""
+FIRST_EXTRA_ID = len(PUBLISHED) + 1
+"""The first id of narbuild's extra operators: ids below it are the published vocabulary
+(0 = unknown, then the 89)."""

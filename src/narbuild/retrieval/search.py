@@ -1,8 +1,11 @@
 """Search: the workspace's architectures most similar to a query model.
 
-The query is traced by the dataset's tracer, processed by the dataset's preprocessing (same
-operator mapping, motif steps and splitter as the workspace's records), embedded by the encoder
-that embedded the workspace, and the records are ranked by cosine similarity.
+The query is traced by the dataset's tracer and processed by the dataset's preprocessing (same
+operator mapping, motif steps and splitter as the workspace's records). The records are then
+ranked by ``method``: ``wl-fam`` (the default, the best ranking on benchmark v2: WL colour
+presence weighted by an idf over the catalogue's families), ``wl`` (WL colour histograms, plain
+TF-IDF), or a learned encoder's embedding (the one that embedded the workspace) by cosine
+similarity, alone or fused with WL.
 """
 
 from __future__ import annotations

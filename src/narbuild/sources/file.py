@@ -74,7 +74,8 @@ def _callables(mod) -> list[str]:
 
 def infer_inputs(model: Any) -> tuple | dict:
     """Inputs for a user module: a transformers model's from its config, else one RGB image."""
-    from narbuild.tracing.inputs import transformers_inputs, vision_inputs
+    from narbuild.tracing.hf_inputs import transformers_inputs
+    from narbuild.tracing.inputs import vision_inputs
 
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "model_type"):

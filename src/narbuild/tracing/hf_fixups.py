@@ -35,6 +35,7 @@ import torch
 
 from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built
+from narbuild.tracing import hf_inputs
 from narbuild.tracing import inputs as make
 
 
@@ -66,8 +67,8 @@ def build_transformers(config: dict[str, Any], step: str) -> Built:
     if callable(getattr(model, "set_default_language", None)):  # X-MOD: one adapter per language
         languages = getattr(hf_config, "languages", None) or [None]
         model.set_default_language(getattr(hf_config, "default_language", None) or languages[0])
-    return Built(model, make.transformers_inputs(model, hf_config, text_only=step == "text-only"),
-                 attention="eager")
+    inputs = hf_inputs.transformers_inputs(model, hf_config, text_only=step == "text-only")
+    return Built(model, inputs, attention="eager")
 
 
 def _config_for(cls: type, hf_config: Any) -> Any:

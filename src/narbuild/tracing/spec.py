@@ -13,7 +13,8 @@ from narbuild.crawler.base import content_hash, manifest_row
 from narbuild.errors import NarbuildError, one_line
 from narbuild.sources.file import infer_inputs, load_factory
 from narbuild.tracing.core import trace_module
-from narbuild.tracing.ladder import graphs_row, trace_manifest_row
+from narbuild.tracing.ladder import trace_manifest_row
+from narbuild.tracing.rows import graphs_row
 
 __all__ = ["canonical_attention", "infer_inputs", "spec_row", "trace_spec", "trace_user_module"]
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from narbuild.errors import NarbuildError
+from narbuild.errors import NarbuildError, one_line
 from narbuild.processes import die_with_parent
-from narbuild.tracing.ladder import graphs_row, one_line, trace_manifest_row
+from narbuild.tracing.ladder import trace_manifest_row
+from narbuild.tracing.rows import graphs_row
 from narbuild.tracing.shards import TraceCounts
 
 
