@@ -162,3 +162,25 @@ def test_litgpt_traces_a_published_size_with_its_published_parameter_count():
     graph = trace_manifest_row(row)
     assert graph["status"] == "ok" and graph["fallback"] == "meta"
     assert graph["params"] == 70_426_624  # Pythia's model card: 70,426,624 total parameters
+
+
+# ------------------------------------------------------------------------------ torchtune
+
+def test_torchtune_lists_its_published_builders_and_traces_one():
+    rows = {r["name"]: r for r in sources.get("torchtune").iter_rows()}
+    assert {"llama3_2_1b", "qwen2_5_7b_instruct", "gemma2_2b", "t5_v1_1_xxl_encoder"} <= set(rows)
+    assert not [n for n in rows if n.startswith(("lora_", "qlora_"))]  # adapters need choosing
+    assert rows["qwen2_5_0_5b"]["module"] == "qwen2_5"
+    with pytest.raises(NarbuildError, match="did you mean torchtune:llama3_2_1b"):
+        sources.lookup("torchtune:llama3_2_1")
+    row = sources.lookup("torchtune:qwen2_5_0_5b")
+    graph = trace_manifest_row(row)
+    assert graph["status"] == "ok" and graph["fallback"] == "meta"
+    assert graph["params"] == 494_032_768  # Qwen2.5-0.5B: 0.49B parameters, tied embeddings
+
+
+def test_torchtune_llama3_1_builds_its_scaled_rope_cache_on_meta():
+    row = sources.lookup("torchtune:llama3_2_1b")  # Llama 3.1's scaled RoPE, 16 layers
+    built = build("torchtune", json.loads(row["config"]), device="meta")
+    rope = next(m for m in built.model.modules() if hasattr(m, "rope_init"))
+    assert rope.is_cache_built and rope.cache.is_meta

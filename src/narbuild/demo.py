@@ -24,7 +24,8 @@ DEMO_MODELS = [
     "ultralytics:rtdetr-l", "open_clip:ViT-B-32", "open_clip:RN50", "diffusers:UNet2DModel",
     "diffusers:AutoencoderKL", "monai:UNet", "monai:SwinUNETR", "keras:MobileNetV3Small",
     "keras:ResNet50V2", "pyg:GAT", "pyg:GIN", "neuralforecast:NHITS", "neuralforecast:PatchTST",
-    "litgpt:pythia-70m", "litgpt:SmolLM2-135M",
+    "litgpt:pythia-70m", "litgpt:SmolLM2-135M", "torchtune:qwen2_5_0_5b",
+    "torchtune:llama3_2_1b",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""

@@ -50,6 +50,7 @@ MODULES: dict[str, str] = {
     "keras": "keras",
     "neuralforecast": "neuralforecast",
     "litgpt": "litgpt",
+    "torchtune": "torchtune",
     "hf-hub": "hf_hub",
     "torch-hub": "torch_hub",
     "file": "file",

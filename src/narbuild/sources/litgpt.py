@@ -25,7 +25,7 @@ from typing import Any
 
 from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
-from narbuild.sources.base import Built, Source, unknown_id
+from narbuild.sources.base import Built, Source
 
 LITGPT_VERSION = "0.5.13"
 SOURCE = Source(
@@ -88,15 +88,6 @@ def iter_rows(names: list[str] | None = None) -> Iterator[dict[str, Any]]:
             module=family_of(name), repo=f"{hf['org']}/{hf['name']}" if hf else None,
             metadata={"litgpt": LITGPT_VERSION,
                       **{k: config[k] for k in _SHAPE_FIELDS if k in config}})
-
-
-def lookup(name: str) -> dict[str, Any]:
-    """The row of one named config; unknown names get the closest ones."""
-    configs = _configs()
-    if name not in configs:
-        raise unknown_id(f"litgpt:{name}", [f"litgpt:{n}" for n in configs],
-                         "list them with `narbuild crawl -s litgpt`")
-    return next(iter_rows([name]))
 
 
 def build(config: dict[str, Any], step: str) -> Built:
