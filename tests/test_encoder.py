@@ -246,3 +246,34 @@ def test_fusion_averages_the_two_cosines():
     unit = dense / np.linalg.norm(dense, axis=1, keepdims=True)
     expected = 0.3 * unit @ unit.T + 0.7 * (wl @ wl.T).toarray()
     assert np.allclose((fused @ fused.T).toarray(), expected)
+
+
+def test_distinct_readout_ignores_how_often_a_motif_repeats():
+    from narbuild.encoder.models import distinct_mean_pool
+
+    h = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [2.0, 2.0]])
+    ids = torch.tensor([7, 3, 3, 3, 7])  # graph 0: motif 7 once, motif 3 three times
+    batch = torch.tensor([0, 0, 0, 0, 1])
+    pooled = distinct_mean_pool(h, ids, batch, 2)
+    assert torch.allclose(pooled, torch.tensor([[0.5, 0.5], [2.0, 2.0]]))  # mean: [0.25, 0.75]
+
+
+def test_method_registry_drives_training_and_checkpoints(workspace, tmp_path):
+    from narbuild.encoder.checkpoint import save_checkpoint
+    from narbuild.encoder.methods import LEARNED, learned
+
+    assert {"nar", "nar-cl", "nar-set", "gcn", "gat", "vae"} <= set(LEARNED)
+    with pytest.raises(Exception, match="unknown learned method 'nar-x'"):
+        learned("nar-x")
+    spec = learned("nar-set")
+    cfg = spec.config(TrainConfig(dim=16, epochs=2, motif_epochs=1))
+    assert (cfg.loss, cfg.readout) == ("cl", "distinct")
+    records = load_records(workspace, "real")
+    motifs = motif_graphs(records)
+    model, _ = train_nar(records, motifs, cfg, torch.device("cpu"))
+    assert model.macro.readout == "distinct"
+    save_checkpoint(model, "nar", "real", cfg, records.label_names, tmp_path / "set.pt")
+    loaded, meta = load_checkpoint(tmp_path / "set.pt")
+    assert loaded.macro.readout == "distinct" and meta["config"]["readout"] == "distinct"
+    assert np.allclose(embed_nar(model, motifs, torch.device("cpu")),
+                       embed_nar(loaded, motifs, torch.device("cpu")), atol=1e-5)

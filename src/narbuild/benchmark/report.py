@@ -52,13 +52,15 @@ def _protocol_table(protocol: str, r: dict[str, Any]) -> list[str]:
         return [*lines, ("No record has a relevant record it may rank under this protocol "
                         "(too few families with two or more retrieval units)."), ""]
     lines += ["| Method | " + " | ".join(m.upper() for m in SHOWN) + " | MAP@20 95 % CI | "
-              "Chosen on validation |", "|---|" + "---|" * (len(SHOWN) + 2)]
+              "Validation MAP@20 | Chosen on validation |", "|---|" + "---|" * (len(SHOWN) + 3)]
     for method, row in r["methods"].items():
         cells = [mean_std_cell(row["mean"][m], row["std"][m], row["seeds"]) for m in SHOWN]
         lo, hi = row["ci95"]["map@20"]
         chosen = "; ".join(f"{k} ×{n}" for k, n in row["choices"].items()) or "-"
+        held = (row.get("validation") or {}).get("map@20")
+        held = "-" if held is None else f"{held:.3f}"
         lines.append(f"| {method} | " + " | ".join(cells) + f" | [{lo:.3f}, {hi:.3f}] | "
-                     f"{chosen} |")
+                     f"{held} | {chosen} |")
     best = max(r["methods"], key=lambda m: r["methods"][m]["mean"]["map@20"])
     lines += ["", f"Slices of {best} (MAP@20, queries):", ""]
     for kind, values in r["methods"][best]["slices"].items():

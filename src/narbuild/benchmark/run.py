@@ -36,6 +36,7 @@ import torch
 
 from narbuild._version import __version__
 from narbuild.benchmark.protocols import PROTOCOLS, Catalogue, Task, protocol_tasks, size_bucket
+from narbuild.encoder import methods
 from narbuild.encoder.data import Inputs, Records, data_hash
 from narbuild.encoder.metrics import KS, cosine_topk, per_query_metrics
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
@@ -50,7 +51,7 @@ from narbuild.encoder.wl import (
 )
 from narbuild.errors import NarbuildError
 
-LEARNED = ("nar", "nar-ce", "nar-cl", "nar-ft", "nar-nas", "gcn", "gat", "vae")
+LEARNED = tuple(methods.LEARNED)
 BAGS = ("wl", "wl-fam")
 SELECTED = ("nar-val",)
 FUSIONS = ("nar+wl-fam", "nar-cl+wl", "nar-cl+wl-fam", "gcn+wl-fam")
@@ -170,15 +171,12 @@ class Bench:
         return bag_rows(method, self._counts[rounds], self.inputs.records.labels, fit)
 
     def _learned(self, method: str, seed: int, fit: np.ndarray) -> np.ndarray:
-        base = method.split("-")[0]
-        cfg = replace(self.cfg, seed=seed)
-        if base == "nar":
-            cfg = replace(cfg, loss={"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss),
-                          finetune_motifs=method == "nar-ft")
+        spec = methods.learned(method)
+        cfg = spec.config(replace(self.cfg, seed=seed))
         view = Inputs(task_records(self.inputs.records, fit), self.inputs._cache)
-        init = copy.deepcopy(self._pretrained(seed)) if method == "nar-nas" else None
-        model, _ = train_method(base, view, cfg, self.device, init=init)
-        return vectors_of(base, model, view, self.device)
+        init = copy.deepcopy(self._pretrained(seed)) if spec.pretrain_on_nas else None
+        model, _ = train_method(spec.encoder, view, cfg, self.device, init=init)
+        return vectors_of(spec.encoder, model, view, self.device)
 
     def _pretrained(self, seed: int) -> torch.nn.Module:
         """NAR trained on the whole NAS set (Table 4's initialisation; NAS holds no real
@@ -264,17 +262,21 @@ def benchmark(inputs: Inputs, cat: Catalogue, protocols: Sequence[str], methods:
         start = time.perf_counter()
         rows = {}
         for method in methods:
-            per_seed, choices = [], []
+            per_seed, choices, validation = [], [], []
             for seed in ([0] if method in BAGS else seeds):
                 parts = []
                 for task in mine:
                     result, choice = run_task(bench, method, task, seed)
                     parts.append(result.test)
+                    validation.append(result.validation[SELECT_BY])
                     choices.append(choice)
                 per_seed.append({m: np.concatenate([p[m] for p in parts]) for m in METRICS})
                 if on_run:
                     on_run(protocol, method, seed)
             rows[method] = _aggregate(per_seed, queries, records, cat, choices)
+            held = np.concatenate(validation) if validation else np.zeros(0)
+            rows[method]["validation"] = {SELECT_BY: round(float(held.mean()), 4)
+                                          if len(held) else None, "queries": len(held)}
         report["protocols"][protocol] = {
             "tasks": [{"name": t.name, "fit": len(t.fit), "validation": len(t.validation),
                        "queries": len(t.queries)} for t in mine],

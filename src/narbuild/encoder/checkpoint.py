@@ -144,7 +144,7 @@ def _broken(path: Path, why: str) -> NarbuildError:
 def build_model(method: str, num_classes: int, cfg: TrainConfig) -> torch.nn.Module:
     """An untrained model of ``method`` with ``cfg``'s sizes."""
     if method == "nar":
-        return NAREncoder(NUM_OPS, num_classes, cfg.dim, cfg.layers, cfg.dropout)
+        return NAREncoder(NUM_OPS, num_classes, cfg.dim, cfg.layers, cfg.dropout, cfg.readout)
     if method in ("gcn", "gat"):
         return GraphEncoder(method, NUM_OPS, num_classes, cfg.dim, cfg.layers, cfg.dropout)
     if method == "vae":

@@ -101,7 +101,8 @@ def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | No
                    "the four v2 protocols (DESIGN.md, bench/README.md).")
 @click.option("--methods", default=None,
               help="Comma list. paper: nar, gcn, gat, wl, vae, the ablations nar-ce, nar-cl, "
-                   "nar-nas, nar-ft, and ours: wl-fam, nar-cl+wl, nar-cl+wl-fam [default: "
+                   "nar-nas, nar-ft, and ours: nar-set (distinct-motif readout), wl-fam, "
+                   "nar-cl+wl, nar-cl+wl-fam [default: "
                    f"{DEFAULT_EVAL_METHODS}]. v2 adds nar-val and fusions chosen on validation "
                    f"[default: {DEFAULT_PROTOCOL_METHODS}].")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma list of seeds.")
@@ -184,9 +185,9 @@ def _method_list(text: str, known: tuple[str, ...]) -> list[str]:
 
 def _paper(ctx: Any, ws: Any, datasets: tuple[str, ...], methods: str, seeds: list[int],
            kw: dict[str, Any], progress: Any) -> tuple[dict[str, Any], str]:
-    from narbuild.encoder.evaluate import ABLATIONS, METHODS, evaluate, summary, write_report
+    from narbuild.encoder.evaluate import KNOWN, evaluate, summary, write_report
 
-    names = _method_list(methods, METHODS + ABLATIONS)
+    names = _method_list(methods, KNOWN)
     with progress(ctx, "evaluating") as advance:
         report = evaluate(ws, datasets, names, seeds, _config(0, **kw), kw["device"],
                           on_run=lambda *_: advance())

@@ -9,7 +9,8 @@ embed every record, and score the test queries with :mod:`narbuild.encoder.metri
 * ``vae``: an arch2vec-style graph VAE (unsupervised);
 * ablations: ``nar-ce``, ``nar-cl`` (Table 3: one loss term only), ``nar-nas`` (Table 4: F_s
   and F_m pre-trained on the NAS set, then trained on the real set) and ``nar-ft`` (ours: F_s
-  fine-tuned in stage 2 instead of frozen);
+  fine-tuned in stage 2 instead of frozen); ``nar-set`` (ours: NAR-CL with a readout over
+  distinct motifs); every learned method is an entry of :data:`narbuild.encoder.methods.LEARNED`;
 * ``wl-fam`` (ours): WL colour presence weighted by an idf over the training families
   (:func:`narbuild.encoder.wl.wl_family_tfidf`; deterministic, no gradient training);
 * ``nar-cl+wl``, ``nar-cl+wl-fam`` (ours): NAR-CL's cosine and a WL cosine, weighted
@@ -31,6 +32,7 @@ import torch
 
 from narbuild.benchmark.report import mean_std_cell
 from narbuild.encoder.data import Inputs, load_datasets, load_records
+from narbuild.encoder.methods import LEARNED, learned
 from narbuild.encoder.metrics import KS, evaluate_vectors
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
 from narbuild.encoder.wl import (
@@ -48,6 +50,8 @@ from narbuild.workspace import Workspace
 METHODS = ("nar", "gcn", "gat", "wl", "vae")
 ABLATIONS = ("nar-ce", "nar-cl", "nar-nas", "nar-ft", "wl-fam", "nar-cl+wl", "nar-cl+wl-fam")
 METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
+KNOWN = (*METHODS, *ABLATIONS, *(m for m in LEARNED if m not in METHODS + ABLATIONS))
+"""Every method this protocol runs: the paper's, the ablations, and the registry's others."""
 
 
 @dataclass
@@ -67,8 +71,9 @@ def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.devi
     kept in ``trained`` (per method and seed; a WL bag, being deterministic, once): a fusion
     (``nar-cl+wl``) reuses those of both its sides when an earlier run of the same ``inputs``
     left them there."""
-    if method not in METHODS + ABLATIONS:
-        raise NarbuildError(f"unknown method {method!r}", f"use {', '.join(METHODS + ABLATIONS)}")
+    learned_part, _, bag = method.partition("+")
+    if learned_part not in KNOWN or bag not in ("", *WL_METHODS):
+        raise NarbuildError(f"unknown method {method!r}", f"use {', '.join(KNOWN)}")
     trained = {} if trained is None else trained
 
     def vectors(name: str) -> tuple[Any, Run]:
@@ -96,12 +101,10 @@ def _embed(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
     if method in WL_METHODS:
         vectors = wl_vectors(method, inputs)
         return vectors, Run({}, 0.0, {}, round(time.perf_counter() - start, 2))
-    base, init = method.split("-")[0], None
-    if base == "nar":  # the ablations are NAR with another loss, init or stage-2 scope
-        init = pretrained() if method == "nar-nas" and pretrained else None
-        cfg = replace(cfg, loss={"nar-ce": "ce", "nar-cl": "cl"}.get(method, cfg.loss),
-                      finetune_motifs=cfg.finetune_motifs or method == "nar-ft")
-    model, stats = train_method(base, inputs, cfg, device, init=init)
+    spec = learned(method)
+    base = spec.encoder
+    init = pretrained() if spec.pretrain_on_nas and pretrained else None
+    model, stats = train_method(base, inputs, spec.config(cfg), device, init=init)
     embed_start = time.perf_counter()
     vectors = vectors_of(base, model, inputs, device)
     epochs = {k: float(np.mean(v)) for k, v in stats.epoch_seconds.items()}

@@ -19,15 +19,19 @@ with warnings.catch_warnings():  # PyG scripts a few helpers at import; torch 2.
 from narbuild.encoder.graphs import GraphBatch
 
 KINDS = ("gcn", "gat", "gin")
+READOUTS = ("mean", "distinct")
 
 
 class GNN(nn.Module):
     """Node ids (``num_ids``) or features (``in_dim``) -> ``layers`` convolutions of ``kind``."""
 
     def __init__(self, kind: str, dim: int, layers: int, dropout: float = 0.0,
-                 num_ids: int | None = None, in_dim: int | None = None) -> None:
+                 num_ids: int | None = None, in_dim: int | None = None,
+                 readout: str = "mean") -> None:
         super().__init__()
-        self.kind = kind
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; use one of {READOUTS}")
+        self.kind, self.readout = kind, readout
         self.input = nn.Embedding(num_ids, dim) if num_ids else nn.Linear(in_dim or dim, dim)
         self.convs = nn.ModuleList(_conv(kind, dim) for _ in range(layers))
         self.dropout = nn.Dropout(dropout)
@@ -42,11 +46,15 @@ class GNN(nn.Module):
 
     def pool(self, g: GraphBatch, table: torch.Tensor | None = None) -> torch.Tensor:
         """One vector per graph: the mean of its node states. Node ``i``'s input is ``g.x[i]``
-        (an id), or row ``g.x[i]`` of ``table`` (features, e.g. motif embeddings)."""
-        if not self.training and self.kind == "gcn":
+        (an id), or row ``g.x[i]`` of ``table`` (features, e.g. motif embeddings). With the
+        ``distinct`` readout, the mean is over the graph's distinct ids of their nodes' mean."""
+        if self.readout == "mean" and not self.training and self.kind == "gcn":
             return self._infer_pool(g, table)
         x = g.x if table is None else table[g.x]
-        return global_mean_pool(self(x, g.edge_index), g.batch, g.num_graphs)
+        h = self(x, g.edge_index)
+        if self.readout == "distinct":
+            return distinct_mean_pool(h, g.x, g.batch, g.num_graphs)
+        return global_mean_pool(h, g.batch, g.num_graphs)
 
     def _infer_pool(self, g: GraphBatch, table: torch.Tensor | None) -> torch.Tensor:
         """``pool`` in eval mode with fewer FLOPs (the same numbers to float tolerance, tested).
@@ -78,6 +86,16 @@ class GNN(nn.Module):
             if i < last:
                 h.relu_()
         return h
+
+
+def distinct_mean_pool(h: torch.Tensor, ids: torch.Tensor, batch: torch.Tensor,
+                       num_graphs: int) -> torch.Tensor:
+    """Per graph, the mean over its distinct ``ids`` of the mean state of the nodes with that
+    id: a block repeated 24 times weighs as much as one that occurs once."""
+    span = int(ids.max()) + 1 if len(ids) else 1
+    keys, inverse = torch.unique(batch * span + ids, return_inverse=True)
+    per_id = global_mean_pool(h, inverse, len(keys))
+    return global_mean_pool(per_id, torch.div(keys, span, rounding_mode="floor"), num_graphs)
 
 
 def normalised_adjacency(edge_index: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
@@ -132,11 +150,11 @@ class NAREncoder(nn.Module):
     """
 
     def __init__(self, num_ops: int, num_classes: int, dim: int = 512, layers: int = 3,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, readout: str = "mean") -> None:
         super().__init__()
         self.motif = GNN("gcn", dim, layers, num_ids=num_ops)
         self.context = GNN("gcn", dim, layers, num_ids=num_ops)
-        self.macro = GNN("gcn", dim, layers, dropout, in_dim=dim)
+        self.macro = GNN("gcn", dim, layers, dropout, in_dim=dim, readout=readout)
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, macro: GraphBatch, motif_embeddings: torch.Tensor) -> torch.Tensor:

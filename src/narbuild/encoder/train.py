@@ -50,6 +50,9 @@ class TrainConfig:
     """bfloat16 autocast while training on a GPU (inference always runs in float32)."""
     finetune_motifs: bool = False
     """Stage 2 also trains F_s (end to end) instead of freezing it after stage 1 (Eq. 7)."""
+    readout: str = "mean"
+    """NAR's graph readout: ``mean`` over macro nodes (the paper's), or ``distinct``: the mean
+    over the graph's distinct motifs of their nodes' mean (blind to how often a block repeats)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,7 +137,7 @@ def train_nar(records: Records, motifs: MotifData, cfg: TrainConfig, device: tor
     _check_loss(cfg.loss)
     rng, stats = _seed(cfg.seed), TrainStats()
     model = init or NAREncoder(NUM_OPS, len(records.label_names), cfg.dim, cfg.layers,
-                               cfg.dropout)
+                               cfg.dropout, cfg.readout)
     if init is not None:
         model.head = torch.nn.Linear(cfg.dim, len(records.label_names))
     model.to(device).train()
