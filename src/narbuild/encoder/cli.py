@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from narbuild.encoder.train import TrainConfig
 from narbuild.errors import NarbuildError
 
 DEFAULT_EVAL_METHODS = "nar,nar-cl,nar-cl+wl-fam,gcn,gat,wl,wl-fam,vae"
@@ -26,17 +27,20 @@ def _with_train_options(command, loss: str):
     options = [
         click.option("--device", default="auto", show_default=True,
                      type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train and embed."),
-        click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
+        click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs,
+                     show_default=True,
                      help="Graph-stage epochs."),
-        click.option("--motif-epochs", type=click.IntRange(min=0), default=5, show_default=True,
+        click.option("--motif-epochs", type=click.IntRange(min=0), default=TrainConfig.motif_epochs,
+                     show_default=True,
                      help="Motif-stage epochs (NAR)."),
-        click.option("--dim", type=click.IntRange(min=4), default=512, show_default=True,
+        click.option("--dim", type=click.IntRange(min=4), default=TrainConfig.dim, show_default=True,
                      help="Embedding width."),
         click.option("--loss", type=click.Choice(["ce", "cl", "ce+cl"]), default=loss,
                      show_default=True, help="Graph-level objective (Eq. 6; Table 3)."),
-        click.option("--temperature", type=float, default=0.1, show_default=True,
+        click.option("--temperature", type=float, default=TrainConfig.temperature,
+                     show_default=True,
                      help="Of the cosine similarities in the contrastive losses."),
-        click.option("--amp/--no-amp", default=False, show_default=True,
+        click.option("--amp/--no-amp", default=TrainConfig.amp, show_default=True,
                      help="bfloat16 autocast while training on a GPU."),
     ]
     for option in reversed(options):
@@ -44,9 +48,7 @@ def _with_train_options(command, loss: str):
     return command
 
 
-def _config(seed: int, **kw: Any):
-    from narbuild.encoder.train import TrainConfig
-
+def _config(seed: int, **kw: Any) -> TrainConfig:
     return TrainConfig(epochs=kw["epochs"], motif_epochs=kw["motif_epochs"], dim=kw["dim"],
                        loss=kw["loss"], temperature=kw["temperature"], amp=kw["amp"], seed=seed)
 
