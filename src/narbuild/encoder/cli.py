@@ -129,11 +129,11 @@ def eval_(ctx: Any, dataset: str, protocol: str, methods: str | None, seeds: str
       narbuild eval --protocol open --methods wl,wl-fam,nar-cl
     """
     from narbuild._cli_utils import progress
-    from narbuild.preprocess.pipeline import DATASETS
+    from narbuild.preprocess.pipeline import dataset_names
 
     protocols = _protocols(protocol)
     seed_list = _seeds(seeds)
-    datasets = DATASETS if dataset == "all" else (dataset,)
+    datasets = tuple(dataset_names(dataset))
     ws = ctx.workspace()
     result: dict[str, Any] = {}
     texts: list[str] = []

@@ -14,9 +14,9 @@ import numpy as np
 from narbuild._version import __version__
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
 from narbuild.encoder.data import Inputs, Records, load_datasets
-from narbuild.encoder.evaluate import DATASETS
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
 from narbuild.errors import NarbuildError
+from narbuild.preprocess.pipeline import dataset_names
 from narbuild.workspace import Workspace
 
 TRAINABLE = ("nar", "gcn", "gat", "vae")
@@ -47,10 +47,7 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
         raise NarbuildError("--train and --checkpoint exclude each other",
                             "--train trains a new encoder; --checkpoint loads one")
     dev = resolve_device(device)
-    names = [d for d in DATASETS if dataset in (d, "all")]
-    if not names:
-        raise NarbuildError(f"unknown dataset {dataset!r}", "use real, nas or all")
-    loaded = load_datasets(ws, names, skip_missing=dataset == "all")
+    loaded = load_datasets(ws, dataset_names(dataset), skip_missing=dataset == "all")
     summary = EmbedSummary(method, str(dev))
     for name, records in loaded.items():
         start, inputs = time.perf_counter(), Inputs(records)

@@ -34,6 +34,16 @@ from narbuild.preprocess.vocab import FIRST_EXTRA_ID
 from narbuild.workspace import Workspace
 
 DATASETS = ("real", "nas")
+
+
+def dataset_names(dataset: str) -> list[str]:
+    """``real``, ``nas`` or ``all`` (both) as the list of dataset names; a clear error else."""
+    if dataset == "all":
+        return list(DATASETS)
+    if dataset not in DATASETS:
+        raise NarbuildError(f"unknown dataset {dataset!r}", "use real, nas or all")
+    return [dataset]
+
 _GRAPH_COLUMNS = ["model_id", "status", "nodes", "edge_src", "edge_dst", "graph_hash", "flops",
                   "params"]
 _META_COLUMNS = ["model_id", "source", "name", "task", "module", "model_type"]
@@ -176,16 +186,14 @@ def preprocess(ws: Workspace, dataset: str = "real", steps: int = DEFAULT_STEPS,
     ``processed`` table. ``steps`` is the paper's ``s`` (neighbour-encoding steps), ``splitter``
     the motif splitter (``motif`` or a Table-2 baseline: ``nodes:N``, ``count:K``,
     ``random:A-B``), ``seed`` the split's (and random splitter's) seed."""
-    if dataset not in (*DATASETS, "all"):
-        raise NarbuildError(f"unknown dataset {dataset!r}", "use real, nas or all")
+    wanted = tuple(dataset_names(dataset))
     if steps < 0:
         raise NarbuildError(f"steps must be >= 0, got {steps}", "the paper uses a few steps, e.g. 2")
     check_splitter(splitter)
     start = time.perf_counter()
     summary = PreprocessSummary(steps=steps, splitter=splitter, seed=seed)
-    wanted: tuple[str, ...] = (dataset,)
-    if dataset == "all":
-        wanted = tuple(d for d in DATASETS if ws.table("graphs" if d == "real" else "nas").exists())
+    if dataset == "all":  # the datasets with input
+        wanted = tuple(d for d in wanted if ws.table("graphs" if d == "real" else "nas").exists())
         if not wanted:
             ws.table("graphs").read()  # raises the usual "no graphs table yet" error
     with ws.writer("preprocess"):

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from narbuild.encoder.wl import WL_METHODS, fusion_weight
 from narbuild.errors import NarbuildError
-from narbuild.preprocess.pipeline import DATASETS
+from narbuild.preprocess.pipeline import dataset_names
 from narbuild.retrieval.index import VectorIndex, best
 from narbuild.retrieval.query import module_graph, query_graph
 from narbuild.retrieval.wl_index import WLIndex, load_wl_index
@@ -114,7 +114,7 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
         raise NarbuildError(f"k must be at least 1, got {k}", "ask for -k 10, say")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace or default_root())
     clock = _Clock()
-    datasets = [_load_dataset(ws, name, method) for name in _names(dataset)]
+    datasets = [_load_dataset(ws, name, method) for name in dataset_names(dataset)]
     clock.lap("index")
     if isinstance(query, str):
         graph, origin = query_graph(ws, query, limits)
@@ -164,14 +164,6 @@ def _weights(ds: _Dataset) -> str:
     """The fusion's weights, e.g. ``0.5:0.5`` (encoder : WL)."""
     w = fusion_weight(ds.name, ds.fused)
     return f"{w:g}:{1 - w:g}"
-
-
-def _names(dataset: str) -> list[str]:
-    if dataset == "all":
-        return list(DATASETS)
-    if dataset not in DATASETS:
-        raise NarbuildError(f"unknown dataset {dataset!r}", "use real, nas or all")
-    return [dataset]
 
 
 def _load_dataset(ws: Workspace, name: str, method: str) -> _Dataset:
