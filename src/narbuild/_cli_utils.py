@@ -1,5 +1,5 @@
-"""What every ``narbuild`` command shares: the options object, the progress bar and the model-id
-filters. The root command (:mod:`narbuild.cli`) and the stage commands (``<stage>/cli.py``) both
+"""What every ``narbuild`` command shares: the options object, the progress bar, the model-id
+filters and the Hub token option. The root command (:mod:`narbuild.cli`) and the stage commands (``<stage>/cli.py``) both
 import it, so neither imports the other."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from narbuild.errors import register_secret
 from narbuild.workspace import Workspace, default_root
 
 
@@ -63,3 +64,13 @@ def id_filters(command):
     return click.option("--include", multiple=True, metavar="PATTERN",
                         help="Only model ids matching this fnmatch pattern (repeatable), "
                              "e.g. 'timm:resnet*'.")(command)
+
+
+def hub_token_option(kind: str = "token"):
+    """``--token`` (or $HF_TOKEN), registered as a secret so no message ever prints it;
+    ``kind`` says what the token must allow (``"write token"`` for push)."""
+    return click.option(
+        "--token", default=None, envvar="HF_TOKEN", show_envvar=True,
+        callback=lambda _c, _p, value: register_secret(value),
+        help=f"Hugging Face {kind} (never printed or stored). Prefer HF_TOKEN or "
+             "`hf auth login`: a --token value shows in the process list.")

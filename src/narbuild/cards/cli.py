@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
+from narbuild._cli_utils import hub_token_option
 from narbuild.cards.release import DEFAULT_LICENSE
 from narbuild.cards.shards import MAX_SHARD_BYTES
-from narbuild.errors import NarbuildError, register_secret
+from narbuild.errors import NarbuildError
 
 
 @click.command(name="push")
@@ -27,10 +28,7 @@ from narbuild.errors import NarbuildError, register_secret
                    "[default: main].")
 @click.option("--dry-run", is_flag=True,
               help="List the operations a push would make; create and upload nothing.")
-@click.option("--token", default=None, envvar="HF_TOKEN", show_envvar=True,
-              callback=lambda _c, _p, value: register_secret(value),
-              help="Hugging Face write token (never printed or stored). Prefer HF_TOKEN or "
-                   "`hf auth login`: a --token value shows in the process list.")
+@hub_token_option("write token")
 @click.option("--license", "license_", default=DEFAULT_LICENSE, show_default=True,
               help="Licence id for the card's header.")
 @click.option("--max-shard-mb", type=click.IntRange(min=1), default=MAX_SHARD_BYTES // 10**6,

@@ -6,8 +6,7 @@ from typing import Any
 
 import click
 
-from narbuild._cli_utils import Context, id_filters, progress
-from narbuild.errors import register_secret
+from narbuild._cli_utils import Context, hub_token_option, id_filters, progress
 from narbuild.sources import MODULES as SOURCE_MODULES
 
 
@@ -30,10 +29,7 @@ from narbuild.sources import MODULES as SOURCE_MODULES
               help="torch-hub: GitHub repo or local folder with a hubconf.py (repeatable).")
 @click.option("--trust-remote-code", is_flag=True,
               help="Allow listing torch-hub entry points and building models that run repo code.")
-@click.option("--token", default=None, envvar="HF_TOKEN", show_envvar=True,
-              callback=lambda _c, _p, value: register_secret(value),
-              help="Hugging Face token (never printed or stored). Prefer HF_TOKEN or "
-                   "`hf auth login`: a --token value shows in the process list.")
+@hub_token_option()
 @click.pass_obj
 def crawl(ctx: Context, sources, list_sources, include, exclude, limit, task, hub_library,
           hub_pipeline_tag, hub_sort, hub_search, repos, trust_remote_code, token) -> None:

@@ -15,6 +15,7 @@ do not use the Hub).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import re
 import sys
@@ -28,6 +29,7 @@ from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source
 
 LITGPT_VERSION = "0.5.13"
+"""The release ``make setup`` installs (without its dependencies: see the module)."""
 SOURCE = Source(
     name="litgpt", title="Lightning AI litgpt named configs (published LLM checkpoints)",
     package="litgpt", offline=True, license="Apache-2.0", extra="litgpt",
@@ -86,7 +88,7 @@ def iter_rows(names: list[str] | None = None) -> Iterator[dict[str, Any]]:
         yield manifest_row(
             "litgpt", name, {"name": name}, task="text-generation", library="litgpt",
             module=family_of(name), repo=f"{hf['org']}/{hf['name']}" if hf else None,
-            metadata={"litgpt": LITGPT_VERSION,
+            metadata={"litgpt": importlib.metadata.version("litgpt"),
                       **{k: config[k] for k in _SHAPE_FIELDS if k in config}})
 
 

@@ -92,6 +92,11 @@ class Failures:
         return self.built and self.any(_NEEDS_VALUES)
 
     @property
+    def fits_cpu(self) -> bool:
+        """It needs values and is small enough for real float32 CPU tensors."""
+        return self.needs_values and self.params <= CPU_PARAM_BUDGET
+
+    @property
     def text_steps(self) -> bool:
         return _text_steps(self.source)
 
@@ -112,7 +117,7 @@ class Step:
 def _text_only_applies(f: Failures, on_cpu: bool = False) -> bool:
     """Only for a model that could be built, or whose inputs were the problem."""
     text = f.text_steps and (f.built or f.any("input"))
-    return text and (f.needs_values and f.params <= CPU_PARAM_BUDGET if on_cpu else True)
+    return text and (f.fits_cpu if on_cpu else True)
 
 
 F32, BF16 = torch.float32, torch.bfloat16
@@ -140,7 +145,7 @@ LADDER: list[Step] = [
          "reads a buffer (``if self.probs[i] > 0``) or a size it put in a tensor then runs at "
          "meta's cost"),
     Step("cpu", "cpu", F32, "default",
-         lambda f: f.needs_values and f.params <= CPU_PARAM_BUDGET,
+         lambda f: f.fits_cpu,
          "real CPU tensors, for models under CPU_PARAM_BUDGET parameters, when a meta step "
          "failed for want of values (``.item()``, NMS, ``nonzero``); weights are not randomly "
          "initialised (:func:`narbuild.tracing.build.cheap_init`)"),
