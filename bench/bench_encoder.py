@@ -22,7 +22,8 @@ from _common import write_json
 
 from narbuild.encoder.checkpoint import save_checkpoint
 from narbuild.encoder.data import load_records, motif_graphs
-from narbuild.encoder.evaluate import ABLATIONS, METHODS, evaluate, markdown, summary
+from narbuild.encoder.evaluate import ABLATIONS, METHODS, evaluate
+from narbuild.encoder.report import markdown, summary
 from narbuild.encoder.train import TrainConfig, embed_nar, resolve_device, train_nar
 from narbuild.workspace import Workspace
 

@@ -382,8 +382,8 @@ def test_check_repo_id_accepts_hub_ids():
 
 
 def test_the_eval_details_report_gives_means_and_stds(tmp_path):
-    from narbuild.cards.card import eval_table
     from narbuild.cards.release import read_eval_report
+    from narbuild.encoder.report import markdown, results_table
 
     details = {"protocol": {"seeds": [0, 1, 2], "relevant": "same fine label"},
                "datasets": {"nas": {"records": 24, "methods": {"wl": {
@@ -392,8 +392,9 @@ def test_the_eval_details_report_gives_means_and_stds(tmp_path):
                    "real": {"records": 4, "methods": {"nar": {
                        "mean": {"mrr@20": 0.5, "ndcg@100": 0.25},
                        "std": {"mrr@20": 0.01, "ndcg@100": 0.02}, "seeds": 3}}}}}
-    assert eval_table(details).splitlines()[2:] == [
+    assert results_table(details).splitlines()[2:] == [
         "| real | nar | 0.500 ± 0.010 |  | 0.250 ± 0.020 |", "| nas | wl | 0.700 | - |  |"]
+    assert results_table(details) in markdown(details)  # eval.md and the card: one renderer
     ws = Workspace(tmp_path / "ws", create=True)
     assert read_eval_report(ws) is None
     (ws.root / "reports").mkdir()

@@ -187,7 +187,8 @@ def _method_list(text: str, known: tuple[str, ...]) -> list[str]:
 
 def _paper(ctx: Any, ws: Any, datasets: tuple[str, ...], methods: str, seeds: list[int],
            kw: dict[str, Any], progress: Any) -> tuple[dict[str, Any], str]:
-    from narbuild.encoder.evaluate import KNOWN, evaluate, summary, write_report
+    from narbuild.encoder.evaluate import KNOWN, evaluate
+    from narbuild.encoder.report import summary, write_report
 
     names = _method_list(methods, KNOWN)
     with progress(ctx, "evaluating") as advance:

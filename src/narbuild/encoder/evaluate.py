@@ -20,17 +20,14 @@ embed every record, and score the test queries with :mod:`narbuild.encoder.metri
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from narbuild.benchmark.report import mean_std_cell
 from narbuild.encoder.data import Inputs, load_datasets, load_records
 from narbuild.encoder.methods import LEARNED, learned
 from narbuild.encoder.metrics import KS, evaluate_vectors
@@ -45,6 +42,7 @@ from narbuild.encoder.wl import (
 )
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import DATASETS
+from narbuild.provenance import provenance
 from narbuild.workspace import Workspace
 
 METHODS = ("nar", "gcn", "gat", "wl", "vae")
@@ -181,52 +179,6 @@ def _protocol(cfg: TrainConfig, device: torch.device, seeds: Sequence[int]) -> d
     return {"split": "processed table's split column (0.9/0.1 stratified by fine label)",
             "relevant": "same fine label (nas: same edit-distance class)",
             "similarity": "cosine", "ks": list(KS), "seeds": list(seeds),
-            "device": str(device), "torch": torch.__version__, "config": cfg.as_dict(),
+            "device": str(device), "torch": torch.__version__, **provenance(),
+            "config": cfg.as_dict(),
             "fusion_weights": {f"{d} {m}": w for (d, m), w in FUSION_WEIGHTS.items()}}
-
-
-def summary(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
-    """``{dataset: {method: {"mrr@20": mean, ...}}}``: what ``narbuild eval --json`` prints."""
-    return {d: {m: row["mean"] for m, row in v["methods"].items()}
-            for d, v in report["datasets"].items()}
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown tables in the layout of the paper's Table 1."""
-    lines = ["# narbuild eval", ""]
-    p = report["protocol"]
-    lines += [(f"Cosine retrieval, relevant = same family; mean ± std over seeds {p['seeds']} "
-               f"(wl is deterministic); device {p['device']}, torch {p['torch']}."), ""]
-    head = "| Dataset | Method | " + " | ".join(f"{m.split('@')[0].upper()}@{m.split('@')[1]}"
-                                                  for m in METRICS) + " |"
-    lines += [head, "|" + "---|" * (len(METRICS) + 2)]
-    for dataset, d in report["datasets"].items():
-        for method, row in d["methods"].items():
-            cells = [mean_std_cell(row["mean"][m], row["std"][m], row["seeds"]) for m in METRICS]
-            lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
-    lines += ["", "| Dataset | Records | Test queries | Families |", "|---|---|---|---|"]
-    lines += [f"| {n} | {d['records']} | {d['queries']} | {d['families']} |"
-              for n, d in report["datasets"].items()]
-    lines += ["", "| Dataset | Method | Train s (per seed) | s/epoch | Embed s (all records) |",
-              "|---|---|---|---|---|"]
-    for dataset, d in report["datasets"].items():
-        for method, row in d["methods"].items():
-            epochs = ", ".join(f"{k} {v}" for k, v in row["epoch_seconds"].items()) or "-"
-            lines.append(f"| {dataset} | {method} | {row['train_seconds']} | {epochs} | "
-                         f"{row['embed_seconds']} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_report(ws: Workspace, report: dict[str, Any]) -> dict[str, Path]:
-    """``reports/eval.json`` (the summary), ``eval-details.json`` and ``eval.md``."""
-    folder = ws.root / "reports"
-    folder.mkdir(exist_ok=True)
-    paths = {"json": folder / "eval.json", "details": folder / "eval-details.json",
-             "markdown": folder / "eval.md"}
-    texts = {"json": json.dumps(summary(report), indent=2),
-             "details": json.dumps(report, indent=2), "markdown": markdown(report)}
-    for key, path in paths.items():
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(texts[key])
-        tmp.replace(path)
-    return paths
