@@ -44,11 +44,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--sample", type=int, default=300)
+    parser.add_argument("--ids", nargs="*", default=[],
+                        help="also check these model ids (e.g. the models a change touches)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out")
     args = parser.parse_args()
     base = Workspace(args.workdir)
-    ids = sample_ids(base, args.sample)
+    ids = sample_ids(base, args.sample) + args.ids
     before = read(base, set(ids))
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Workspace(Path(tmp) / "ws", create=True)

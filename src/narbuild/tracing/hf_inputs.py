@@ -3,7 +3,7 @@
 Which tensors to pass comes from the names ``forward`` accepts, their sizes from the config
 (``image_size``, ``num_mel_bins``, ``context_length`` ...), and arguments no rule knows from the
 shapes the model's docstring documents (:func:`documented_inputs`). A few architectures need a
-companion input beside the usual ones (:func:`_companion_inputs`, each named with its model).
+companion input beside the usual ones (the table of :mod:`narbuild.tracing.companions`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
+from narbuild.tracing.companions import companion_inputs
 from narbuild.tracing.inputs import (
     AUDIO_SAMPLES,
     SEQ_LEN,
     NotApplicable,
-    audio_time_axis,
     cfg_get,
     forward_params,
     image_batch,
@@ -197,7 +197,7 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
             ids = ids.unsqueeze(1).expand(1, 2, ids.shape[-1]).contiguous()  # two choices
         inputs["input_ids"] = ids
     if not text_only:
-        inputs.update(_companion_inputs(params, config, inputs, seq))
+        inputs.update(companion_inputs(params, config, inputs, seq))
     classifies = type(model).__name__.endswith("ForSequenceClassification")
     eos = getattr(config, "eos_token_id", None)
     if classifies and getattr(config, "is_encoder_decoder", False) and isinstance(eos, int) \
@@ -217,58 +217,6 @@ def transformers_inputs(model: torch.nn.Module, config: Any, text_only: bool = F
         raise ValueError(
             f"cannot infer inputs: forward takes {sorted(names)[:8]} and none is a known modality")
     return inputs
-
-
-def _companion_inputs(params: dict[str, inspect.Parameter], config: Any,
-                      inputs: dict[str, Any], seq: int) -> dict[str, Any]:
-    """Inputs that come with an image or text in some architectures: an image pair (keypoint
-    matchers), the Q-Former's instruction (InstructBLIP), word boxes (BROS, UDOP), region
-    features (LXMERT), global-attention tokens (Longformer), a task prompt (OneFormer), the
-    image-attention mask of IDEFICS, a required mask over audio frames (Qwen3-ASR)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
-
-    out: dict[str, Any] = {}
-    image = inputs.get("pixel_values")
-    if image is not None and getattr(config, "model_type", None) in \
-            MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES:
-        out["pixel_values"] = torch.stack([image.detach()[0]] * 2)[None].requires_grad_()
-    if "qformer_input_ids" in params:
-        out["qformer_input_ids"] = tokens(getattr(config, "qformer_config", config), seq)
-    if "bbox" in params:  # one (x0, y0, x1, y1) box per token
-        corner = torch.rand(1, seq, 2) * 0.5
-        boxes = torch.cat([corner, corner + 0.25], dim=-1)
-        if cfg_get(config, "max_2d_position_embeddings"):  # LayoutLM-style: integer 0..1000
-            boxes = (boxes * 1000).long()
-        out["bbox"] = boxes
-    if "visual_feats" in params and "visual_feat_dim" in dir(config):
-        boxes = 8
-        out["visual_feats"] = torch.randn(1, boxes, config.visual_feat_dim, requires_grad=True)
-        out["visual_pos"] = torch.rand(1, boxes, config.visual_pos_dim)
-    count = cfg_get(config, "latent_query_num")
-    if "image_embeds_position_mask" in params and image is not None and "input_ids" in inputs \
-            and isinstance(count, int):  # Kosmos-2: the image's latents replace these positions
-        ids = inputs["input_ids"]
-        out["input_ids"] = torch.cat([ids[:, :1], tokens(config, count), ids[:, 1:]], dim=1)
-        mask = torch.zeros(out["input_ids"].shape, dtype=torch.long, device="cpu")
-        mask[:, 1:1 + count] = 1
-        out["image_embeds_position_mask"] = mask
-    if {"image_attention_mask", "perceiver_embeddings"} <= set(params) and image is not None \
-            and "input_ids" in inputs:
-        # IDEFICS: which images each text token may attend to (one image, every token); FLAVA's
-        # mask of the same name is over image patches and is left out
-        out["image_attention_mask"] = torch.ones(*inputs["input_ids"].shape, 1, dtype=torch.long)
-    if "global_attention_mask" in params and "input_ids" in inputs:  # Longformer: <s> is global
-        mask = torch.zeros(inputs["input_ids"].shape, dtype=torch.long, device="cpu")
-        mask[..., 0] = 1
-        out["global_attention_mask"] = mask
-    if "task_inputs" in params and required(params["task_inputs"]):
-        out["task_inputs"] = tokens(config, int(getattr(config, "task_seq_len", seq)))
-    features = inputs.get("input_features")
-    if "input_features_mask" in params and required(params["input_features_mask"]) \
-            and features is not None and features.dim() == 3:  # every audio frame is real
-        frames = features.shape[audio_time_axis(features, config)]
-        out["input_features_mask"] = torch.ones(1, frames, dtype=torch.long, device="cpu")
-    return out
 
 
 _ARG_DOC = r"^\s*{name} \((`[^`]*`)?[^)]*?of shape `([\[(][^`]*[\])])`"

@@ -165,13 +165,6 @@ def required(param: inspect.Parameter) -> bool:
     return param.default is inspect.Parameter.empty
 
 
-def _is_multimodal_text(names: set[str]) -> bool:
-    """Vision- and audio-language models take text with the image or sound (CLIP-like,
-    captioning, audio LMs)."""
-    return "input_ids" in names and bool(
-        names & {"pixel_values", "pixel_values_videos", "input_features", "input_values"})
-
-
 def describe(inputs: tuple | dict) -> dict[str, dict[str, Any]]:
     """Input name -> {shape, dtype} for the graphs table."""
     items = inputs.items() if isinstance(inputs, dict) else enumerate(inputs)
