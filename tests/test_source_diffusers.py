@@ -8,6 +8,7 @@ import pytest
 
 from narbuild import NarbuildError, sources
 from narbuild.sources import diffusers as source  # imports diffusers only when used
+from narbuild.sources.diffusers import makers
 from narbuild.tracing.build import build
 from narbuild.tracing.ladder import trace_manifest_row
 
@@ -65,24 +66,24 @@ def test_flux_builds_on_meta_with_packed_latents_and_positions():
                   device="meta")
     inputs = built.inputs
     assert next(built.model.parameters()).is_meta
-    assert inputs["hidden_states"].shape == (1, (source.SIZE // 2) ** 2, 64)  # 2 x 2 patches
+    assert inputs["hidden_states"].shape == (1, (makers.SIZE // 2) ** 2, 64)  # 2 x 2 patches
     assert inputs["img_ids"].shape == (inputs["hidden_states"].shape[1], 3)
-    assert inputs["encoder_hidden_states"].shape == (1, source.TEXT, 4096)
-    assert inputs["txt_ids"].shape == (source.TEXT, 3)
+    assert inputs["encoder_hidden_states"].shape == (1, makers.TEXT, 4096)
+    assert inputs["txt_ids"].shape == (makers.TEXT, 3)
     assert inputs["pooled_projections"].shape == (1, 768)
     assert "guidance" not in inputs and inputs["return_dict"] is False  # not guidance-distilled
 
 
 def test_a_unet_and_a_video_transformer_get_their_own_layouts():
     unet = build("diffusers", json.loads(_row("UNet2DConditionModel")["config"]), device="meta")
-    assert unet.inputs["sample"].shape == (1, 4, source.SIZE, source.SIZE)
-    assert unet.inputs["encoder_hidden_states"].shape == (1, source.TEXT, 1280)
+    assert unet.inputs["sample"].shape == (1, 4, makers.SIZE, makers.SIZE)
+    assert unet.inputs["encoder_hidden_states"].shape == (1, makers.TEXT, 1280)
     wan = build("diffusers", json.loads(_row("WanTransformer3DModel")["config"]), device="meta")
-    assert wan.inputs["hidden_states"].shape == (1, 16, source.FRAMES, source.SIZE, source.SIZE)
+    assert wan.inputs["hidden_states"].shape == (1, 16, makers.FRAMES, makers.SIZE, makers.SIZE)
 
 
 def test_a_small_class_traces():
     graph = trace_manifest_row(_row("AutoencoderKL"))
     assert graph["status"] == "ok", graph["error"]
     assert graph["fallback"] == "meta" and graph["num_nodes"] > 100
-    assert json.loads(graph["inputs"])["sample"]["shape"] == [1, 3, source.PIXELS, source.PIXELS]
+    assert json.loads(graph["inputs"])["sample"]["shape"] == [1, 3, makers.PIXELS, makers.PIXELS]
