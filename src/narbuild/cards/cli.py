@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,7 +12,6 @@ import click
 from narbuild._cli_utils import hub_token_option
 from narbuild.cards.release import DEFAULT_LICENSE
 from narbuild.cards.shards import MAX_SHARD_BYTES
-from narbuild.errors import NarbuildError
 
 
 @click.command(name="push")
@@ -52,54 +49,17 @@ def push(ctx: Any, local_dir: str | None, repo_id: str | None, private: bool, br
       narbuild push --repo-id my-org/nar-graphs --dry-run
       narbuild push --repo-id my-org/nar-graphs      # token from HF_TOKEN or `hf auth login`
     """
-    from narbuild.cards.publish import check_repo_id
-
-    if not local_dir and not repo_id:
-        raise NarbuildError("`narbuild push` needs --local-dir DIR (stage only) or --repo-id "
-                            "ORG/NAME (publish)", "see `narbuild push --help`")
-    if repo_id:
-        check_repo_id(repo_id)  # before any work or request
-    options = {"max_shard_bytes": max_shard_mb * 10**6, "repo_id": repo_id,
-               "license": license_, "map_points": map_points}
-    if local_dir:
-        summary = _stage(ctx, Path(local_dir), options)
-        if check:
-            summary["load_check"] = _check(Path(local_dir), summary["configs"])
-        if repo_id:
-            summary["push"] = _push(ctx, Path(local_dir), repo_id, token, private, branch,
-                                    dry_run)
-    else:
-        with tempfile.TemporaryDirectory(prefix="narbuild-release-") as tmp:
-            summary = _stage(ctx, Path(tmp) / "release", options)
-            if check:
-                summary["load_check"] = _check(Path(tmp) / "release", summary["configs"])
-            summary["push"] = _push(ctx, Path(tmp) / "release", repo_id, token, private,
-                                    branch, dry_run)
-    ctx.emit(summary, _render)
-
-
-def _stage(ctx: Any, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
-    from narbuild.cards.release import stage_release
-
-    summary = stage_release(ctx.workspace(), folder, **options).as_dict()
-    if summary["recovered"]:
-        click.echo(f"narbuild: {folder}: {summary['recovered']}", err=True)
-    return summary
-
-
-def _check(folder: Path, expected: dict[str, dict[str, int]]) -> dict[str, Any]:
-    from narbuild.cards.check import load_check
-
-    return load_check(folder, expected)
-
-
-def _push(ctx: Any, folder: Path, repo_id: str, token: str | None, private: bool,
-          branch: str | None, dry_run: bool) -> dict[str, Any]:
-    from narbuild.cards.publish import push_release
+    from narbuild.cards.flow import release
 
     with _upload_bars(not (ctx.quiet or ctx.as_json or not sys.stderr.isatty())):
-        return push_release(folder, repo_id, token=token, private=private, branch=branch,
-                            dry_run=dry_run).as_dict()
+        summary = release(ctx.workdir, local_dir=local_dir, repo_id=repo_id, check=check,
+                          token=token, private=private, branch=branch, dry_run=dry_run,
+                          max_shard_bytes=max_shard_mb * 10**6, license=license_,
+                          map_points=map_points)
+    if summary["recovered"]:
+        click.echo(f"narbuild: {local_dir or 'the release folder'}: {summary['recovered']}",
+                   err=True)
+    ctx.emit(summary, _render)
 
 
 @contextmanager
