@@ -16,7 +16,14 @@ import torch
 from narbuild import Workspace, crawl
 from narbuild.errors import NarbuildError
 from narbuild.sources import lookup
-from narbuild.tracing import OpGraph, TraceOptions, remove_ops, trace_catalog, trace_module
+from narbuild.tracing import (
+    OpGraph,
+    TraceOptions,
+    remove_ops,
+    trace_catalog,
+    trace_module,
+    trace_workspace,
+)
 from narbuild.tracing.build import build
 from narbuild.tracing.graph import walk_autograd
 from narbuild.workspace import Table
@@ -291,8 +298,11 @@ def test_identical_configs_are_traced_once_across_shards(tmp_path):
     crawl(ws, ["transformers"], include=["transformers:gpt2/LMHeadModel*"])
     ids = ws.table("manifest").keys()
     assert len(ids) >= 2  # the class under several mappings
-    runs = [trace_catalog(ws, TraceOptions(workers=1, shard=i, num_shards=3)) for i in range(3)]
-    assert sum(r.traced for r in runs) == 1 and sum(r.cached for r in runs) == len(ids) - 1
+    with pytest.raises(NarbuildError, match="no manifest row matches"):
+        trace_workspace(ws, TraceOptions(workers=1, num_shards=3), include=["timm:*"])
+    summary = trace_workspace(ws, TraceOptions(workers=1, num_shards=3))  # every shard in turn
+    assert summary.traced == 1 and summary.cached == len(ids) - 1
+    assert ws.commands()["trace"] == ["narbuild trace"]
     hashes = {r["graph_hash"] for r in ws.table("graphs").read_rows()}
     assert len(hashes) == 1
     done = [json.loads((ws.root / "graphs" / f"shard-{i:05d}-of-00003" / "_SUCCESS").read_text())

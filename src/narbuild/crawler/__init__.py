@@ -18,7 +18,7 @@ from narbuild.crawler.base import CHECKPOINT
 from narbuild.errors import NarbuildError, SourceUnavailableError
 from narbuild.workspace import Workspace
 
-__all__ = ["CHECKPOINT", "CrawlSummary", "crawl", "select"]
+__all__ = ["CHECKPOINT", "CrawlSummary", "crawl", "manifest_ids", "select"]
 
 
 @dataclass
@@ -139,6 +139,20 @@ def crawl_command(sources: list[str] | None, include: list[str], exclude: list[s
     parts = ["narbuild crawl", *(f"-s {s}" for s in sources or ()), *patterns(include, exclude)]
     parts += [f"--limit {limit}"] * (limit is not None) + [f"--task {task}"] * bool(task)
     return " ".join(parts)
+
+
+def manifest_ids(ws: Workspace, include: Iterable[str], exclude: Iterable[str]) -> list[str] | None:
+    """The manifest's model ids that ``--include``/``--exclude`` patterns select; None without
+    patterns (every row); a clear error when patterns select nothing."""
+    include, exclude = list(include), list(exclude)
+    if not include and not exclude:
+        return None
+    rows = ws.table("manifest").read(["model_id", "task"]).to_pylist()
+    ids = [r["model_id"] for r in select(rows, include, exclude, None)]
+    if not ids:
+        raise NarbuildError("no manifest row matches the given --include/--exclude",
+                            "check the patterns, e.g. --include 'timm:resnet*'")
+    return ids
 
 
 def patterns(include: Iterable[str], exclude: Iterable[str]) -> list[str]:

@@ -13,11 +13,13 @@ _EXPORTS = {
     "TraceResult": "core", "trace_module": "core",
     "OpGraph": "graph", "remove_ops": "graph", "walk_autograd": "graph",
     "TraceOptions": "runner", "TraceSummary": "runner", "trace_catalog": "runner",
+    "trace_workspace": "runner",
     "trace_isolated": "workers",
     "trace_spec": "spec",
 }
 __all__ = ["OpGraph", "TraceOptions", "TraceResult", "TraceSummary", "remove_ops",
-           "trace_catalog", "trace_isolated", "trace_module", "trace_spec", "walk_autograd"]
+           "trace_catalog", "trace_isolated", "trace_module", "trace_spec", "trace_workspace",
+           "walk_autograd"]
 
 
 def __getattr__(name: str):

@@ -68,29 +68,17 @@ def trace(ctx: Context, spec, out, include, exclude, workers, timeout, memory_li
                   *[f"--exclude={p}" for p in exclude], *(["--retry-errors"] * retry_errors)]
         _trace_on_ray(ctx, limits, num_shards, address, shard_timeout, retries, retry_errors)
         return
-    from narbuild.crawler import patterns, select
-    from narbuild.tracing import TraceSummary, trace_catalog
+    from narbuild.tracing import trace_workspace
     from narbuild.tracing.shards import pinned_shard_count
 
     ws = ctx.workspace(writer="trace")
-    num_shards = num_shards or pinned_shard_count(ws.table("graphs")) or 1
-    ids = None
-    if include or exclude:
-        rows = ws.table("manifest").read(["model_id", "task"]).to_pylist()
-        ids = [r["model_id"] for r in select(rows, list(include), list(exclude), None)]
-        if not ids:
-            raise NarbuildError("no manifest row matches the given --include/--exclude",
-                                "check the patterns, e.g. --include 'timm:resnet*'")
-    runs = []
-    for i in range(num_shards) if shard is None else [shard]:
-        options = TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit, shard=i,
-                               num_shards=num_shards, retry_errors=retry_errors)
-        if workers:
-            options.workers = workers
-        with progress(ctx, "tracing") as advance:
-            runs.append(trace_catalog(ws, options, ids, on_result=advance))
-    summary = runs[0] if len(runs) == 1 else TraceSummary.combine(runs)
-    ws.record_command("trace", " ".join(["narbuild trace", *patterns(include, exclude)]))
+    options = TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit,
+                           num_shards=num_shards or pinned_shard_count(ws.table("graphs")) or 1,
+                           retry_errors=retry_errors)
+    if workers:
+        options.workers = workers
+    with progress(ctx, "tracing") as advance:
+        summary = trace_workspace(ws, options, include, exclude, shard, on_result=advance)
 
     def render(s: dict[str, Any]) -> None:
         click.echo(f"traced {s['traced']} models ({s['cached']} copied from identical configs, "

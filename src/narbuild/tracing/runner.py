@@ -10,6 +10,7 @@ and a JSON ``_SUCCESS`` marker per shard, an empty shard too; a workspace keeps 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -78,6 +79,25 @@ def _full_rows(table: Table, ids: list[str]) -> dict[str, dict]:
     rows = table.read()
     rows = rows.filter(pc.is_in(rows["model_id"], pa.array(sorted(set(ids)))))
     return {r["model_id"]: r for r in rows.to_pylist()}
+
+
+def trace_workspace(workspace: Workspace, options: TraceOptions | None = None,
+                    include: Iterable[str] = (), exclude: Iterable[str] = (),
+                    shard: int | None = None,
+                    on_result: Callable[[dict], None] | None = None) -> TraceSummary:
+    """``narbuild trace``: the manifest rows that ``include``/``exclude`` select (every row
+    without patterns), through every shard of the graphs table in turn (only ``shard`` when
+    given); the command line is recorded for the dataset card."""
+    from narbuild.crawler import manifest_ids, patterns
+
+    include, exclude = list(include), list(exclude)
+    options = options or TraceOptions()
+    ids = manifest_ids(workspace, include, exclude)
+    shards = range(options.num_shards) if shard is None else [shard]
+    runs = [trace_catalog(workspace, dataclasses.replace(options, shard=i), ids, on_result)
+            for i in shards]
+    workspace.record_command("trace", " ".join(["narbuild trace", *patterns(include, exclude)]))
+    return runs[0] if len(runs) == 1 else TraceSummary.combine(runs)
 
 
 def trace_catalog(
