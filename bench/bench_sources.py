@@ -4,6 +4,7 @@ funnel ids -> traced ok -> distinct records -> families.
     python bench/bench_sources.py --workdir WS                # crawl, trace (2 workers), preprocess
     python bench/bench_sources.py --workdir WS --skip-trace   # funnel of an already traced WS
     python bench/bench_sources.py --workdir WS --out bench/results/sources.json
+    python bench/bench_sources.py --workdir WS --source mmpretrain --workers 1   # one source
 
 A new WS is crawled from scratch; the trace resumes (re-running it measures only what is left),
 so time the whole catalogue in a fresh folder. Figures go into bench/README.md.
@@ -24,9 +25,9 @@ from narbuild.cards.sources import funnel, manifest_sources, source_of
 from narbuild.tracing import TraceOptions, trace_catalog
 
 
-def timed_crawl(ws: Workspace) -> dict:
+def timed_crawl(ws: Workspace, sources: list[str] | None = None) -> dict:
     start = time.perf_counter()
-    summary = crawl(ws)
+    summary = crawl(ws, sources)
     return {"seconds": round(time.perf_counter() - start, 1), "ids": summary.per_source,
             "missing": summary.missing}
 
@@ -81,13 +82,15 @@ def main() -> None:
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-trace", action="store_true")
+    parser.add_argument("--source", action="append", default=None,
+                        help="crawl only this source (repeatable; default: every offline one)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     fresh = not Path(args.workdir, "manifest").exists()
     ws = Workspace(args.workdir, create=True)
     result: dict = {}
     if fresh:
-        result["crawl"] = timed_crawl(ws)
+        result["crawl"] = timed_crawl(ws, args.source)
     if not args.skip_trace:
         result["trace"] = timed_trace(ws, args.workers)
         result["preprocess"] = timed_preprocess(ws)

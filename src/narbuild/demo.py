@@ -25,7 +25,10 @@ DEMO_MODELS = [
     "diffusers:AutoencoderKL", "monai:UNet", "monai:SwinUNETR", "keras:MobileNetV3Small",
     "keras:ResNet50V2", "pyg:GAT", "pyg:GIN", "neuralforecast:NHITS", "neuralforecast:PatchTST",
     "litgpt:pythia-70m", "litgpt:SmolLM2-135M", "torchtune:qwen2_5_0_5b",
-    "torchtune:llama3_2_1b",
+    "torchtune:llama3_2_1b", "mmpretrain:resnet50_8xb32_in1k", "mmpretrain:riformer-s12_in1k",
+    "mmpretrain:conformer-tiny-p16_3rdparty_in1k",
+    "mmpretrain:mae_vit-base-p16_8xb512-amp-coslr-300e_in1k",
+    "torchaudio:wav2vec2_base", "torchaudio:conv_tasnet_base", "torchaudio:Tacotron2",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""

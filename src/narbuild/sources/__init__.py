@@ -51,6 +51,8 @@ MODULES: dict[str, str] = {
     "neuralforecast": "neuralforecast",
     "litgpt": "litgpt",
     "torchtune": "torchtune",
+    "mmpretrain": "mmpretrain",
+    "torchaudio": "torchaudio",
     "hf-hub": "hf_hub",
     "torch-hub": "torch_hub",
     "file": "file",

@@ -1,0 +1,76 @@
+"""The torchaudio source: listing, lookup, a meta build, a trace, and the missing-package path."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from narbuild import Workspace, crawl, sources
+from narbuild.errors import NarbuildError, SourceUnavailableError
+from narbuild.sources import torchaudio as source
+from narbuild.tracing.build import build
+from narbuild.tracing.ladder import trace_manifest_row
+
+pytest.importorskip("torchaudio", reason="the torchaudio extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def rows() -> dict[str, dict]:
+    return {r["name"]: r for r in source.iter_rows()}
+
+
+def test_listing_has_every_published_builder_once(rows):
+    import torchaudio.models
+
+    assert len(rows) == len(source.ROWS)
+    builders = {n for n in dir(torchaudio.models) if n.endswith(("_base", "_large", "_xlarge"))
+                or n.startswith(("wav2vec2_", "hdemucs_"))}
+    skipped = {n for n in builders if n.startswith("hubert_pretrain_")}  # need frame labels
+    assert builders - skipped - {"wav2vec2_model", "wavlm_model"} <= set(rows)
+    for name, row in rows.items():
+        config = json.loads(row["config"])
+        assert callable(getattr(torchaudio.models, config["builder"])), name
+    assert (rows["hubert_large"]["module"], rows["hubert_large"]["task"]) == (
+        "hubert", "feature-extraction")
+    assert rows["hdemucs_high"]["module"] == "hdemucs"
+
+
+def test_lookup_of_one_id_and_of_an_unknown_one():
+    row = sources.lookup("torchaudio:conv_tasnet_base")
+    assert row["task"] == "audio-source-separation"
+    with pytest.raises(NarbuildError, match="did you mean torchaudio:wav2vec2_base"):
+        sources.lookup("torchaudio:wav2vec2_bas")
+
+
+def test_build_on_meta():
+    config = json.loads(sources.lookup("torchaudio:wav2vec2_base")["config"])
+    built = build("torchaudio", config, device="meta")
+    assert all(p.is_meta for p in built.model.parameters())
+    assert tuple(built.inputs[0].shape) == (1, source.SAMPLE_RATE)
+
+
+def test_trace_of_conv_tasnet():
+    graph = trace_manifest_row(sources.lookup("torchaudio:conv_tasnet_base"))
+    assert graph["status"] == "ok", graph["error"]
+    assert graph["num_nodes"] > 50
+    assert json.loads(graph["outputs"]) == [[1, 2, source.SAMPLE_RATE]]  # two separated sources
+
+
+def test_a_missing_package_is_a_one_line_error(tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "torchaudio" else real(name, *a, **k))
+    with pytest.raises(SourceUnavailableError, match="narbuild\\[torchaudio\\]"):
+        sources.lookup("torchaudio:wav2vec2_base")
+    summary = crawl(Workspace(tmp_path / "ws", create=True), ["torchaudio", "torchvision"],
+                    include=["torchvision:resnet18"])
+    assert summary.missing == {"torchaudio": source.SOURCE.install_hint()}
+
+
+@pytest.mark.slow
+def test_every_model_traces(rows):
+    graphs = [trace_manifest_row(row) for row in rows.values()]
+    failed = {g["model_id"]: g["error"] for g in graphs if g["status"] != "ok"}
+    assert len(failed) <= 0.05 * len(rows), failed
