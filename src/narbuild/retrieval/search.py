@@ -87,6 +87,8 @@ class _Dataset:
     tiebreak: WLIndex | None = None
     """Under ``wl-fam``: the ``wl`` index of the same records, which orders equal cosines (a
     deeper relative ties with the query under colour presence; counts tell them apart)."""
+    encoder: tuple[Any, dict[str, Any]] | None = None
+    """The loaded encoder and its checkpoint's metadata (embedding methods; loaded once)."""
 
 
 def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "real",
@@ -109,35 +111,69 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     where ``embed`` left it.
     ``on_progress`` hears about slow one-time steps (building a WL index). A spec query is
     traced in an isolated worker under ``limits`` (time and memory; the trace defaults).
+    A :class:`Searcher` answers many queries with its indexes loaded once.
     """
-    if k < 1:
-        raise NarbuildError(f"k must be at least 1, got {k}", "ask for -k 10, say")
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace or default_root())
-    clock = _Clock()
-    datasets = [_load_dataset(ws, name, method) for name in dataset_names(dataset)]
-    clock.lap("index")
-    if isinstance(query, str):
-        graph, origin = query_graph(ws, query, limits)
-    else:
-        graph, origin = module_graph(query, example_inputs), "traced"
-    clock.lap("trace")
-    for ds in datasets:
-        if ds.index is None:  # WL: opened once the query is known to trace (a first build is slow)
-            ds.index = load_wl_index(ws, ds.name, method, on_build=on_progress)
-            ds.encoder_id = _wl_name(method, ds.index)
-            if method == "wl-fam":
-                ds.tiebreak = load_wl_index(ws, ds.name, "wl", on_build=on_progress)
-        if ds.fused:
-            _open_fused(ws, ds, on_progress)
-    clock.lap("index")
-    hits: list[tuple[float, int, _Dataset, dict[str, Any]]] = []
-    summary: dict[str, Any] = {}
-    for ds in datasets:
-        record = _process(graph, ds)
+    searcher = Searcher(workspace, dataset, method, checkpoint, on_progress)
+    return searcher.search(query, example_inputs, k, limits)
+
+
+class Searcher:
+    """Searches of one workspace, dataset scope and method, with the indexes (and the
+    encoder) loaded on the first query and kept for the next ones: what a server holds."""
+
+    def __init__(self, workspace: str | Path | Workspace | None = None, dataset: str = "real",
+                 method: str = "wl-fam", checkpoint: str | Path | None = None,
+                 on_progress: Callable[[str], None] | None = None) -> None:
+        self.ws = (workspace if isinstance(workspace, Workspace)
+                   else Workspace(workspace or default_root()))
+        self.dataset, self.method, self.checkpoint = dataset, method, checkpoint
+        self.on_progress = on_progress
+        self._datasets: list[_Dataset] | None = None
+        self._opened = False
+
+    def search(self, query: Any, example_inputs: Any = None, k: int = 10,
+               limits: TraceOptions | None = None) -> SearchResult:
+        """The ``k`` records closest to ``query`` (see :func:`search`)."""
+        if k < 1:
+            raise NarbuildError(f"k must be at least 1, got {k}", "ask for -k 10, say")
+        clock = _Clock()
+        if self._datasets is None:
+            self._datasets = [_load_dataset(self.ws, name, self.method)
+                              for name in dataset_names(self.dataset)]
+        datasets = self._datasets
+        clock.lap("index")
+        if isinstance(query, str):
+            graph, origin = query_graph(self.ws, query, limits)
+        else:
+            graph, origin = module_graph(query, example_inputs), "traced"
+        clock.lap("trace")
+        if not self._opened:  # WL: opened once a query is known to trace (a first build is slow)
+            for ds in datasets:
+                _open(self.ws, ds, self.method, self.on_progress)
+            self._opened = True
+        clock.lap("index")
+        hits: list[tuple[float, int, _Dataset, dict[str, Any]]] = []
+        summary: dict[str, Any] = {}
+        for ds in datasets:
+            record = _process(graph, ds)
+            hits += [(s, r, ds, record) for s, r in self._rank(record, ds, k, clock)]
+            summary = summary or _query_summary(graph, origin, record)
+        hits.sort(key=lambda h: -h[0])
+        result = SearchResult(summary, _annotate(self.ws, hits[:k]),
+                              {d.name: len(d.index) for d in datasets},
+                              {d.name: d.encoder_id + (f" + {_wl_name(d.fused, d.wl)}, cosines "
+                                                       f"weighted {_weights(d)}" if d.wl else "")
+                               for d in datasets})
+        clock.lap("annotate")
+        result.seconds = clock.laps
+        return result
+
+    def _rank(self, record: dict[str, Any], ds: _Dataset, k: int,
+              clock: _Clock) -> list[tuple[float, int]]:
         if isinstance(ds.index, WLIndex):
             scores, rows = ds.index.search(record, k, ds.tiebreak)
         else:
-            vector = _embed(record, ds, ws, checkpoint)
+            vector = _embed(record, ds, self.ws, self.checkpoint)
             clock.lap("embed")
             if ds.wl is not None:
                 w = fusion_weight(ds.name, ds.fused)
@@ -147,17 +183,19 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
             else:
                 scores, rows = ds.index.search(vector, k)
         clock.lap("rank")
-        hits += [(float(s), int(r), ds, record) for s, r in zip(scores, rows)]
-        summary = summary or _query_summary(graph, origin, record)
-    hits.sort(key=lambda h: -h[0])
-    result = SearchResult(summary, _annotate(ws, hits[:k]),
-                          {d.name: len(d.index) for d in datasets},
-                          {d.name: d.encoder_id + (f" + {_wl_name(d.fused, d.wl)}, cosines "
-                                                   f"weighted {_weights(d)}" if d.wl else "")
-                           for d in datasets})
-    clock.lap("annotate")
-    result.seconds = clock.laps
-    return result
+        return [(float(s), int(r)) for s, r in zip(scores, rows)]
+
+
+def _open(ws: Workspace, ds: _Dataset, method: str,
+          on_progress: Callable[[str], None] | None) -> None:
+    """The dataset's WL index (a WL method) or the WL side of a fused one."""
+    if ds.index is None:
+        ds.index = load_wl_index(ws, ds.name, method, on_build=on_progress)
+        ds.encoder_id = _wl_name(method, ds.index)
+        if method == "wl-fam":
+            ds.tiebreak = load_wl_index(ws, ds.name, "wl", on_build=on_progress)
+    if ds.fused:
+        _open_fused(ws, ds, on_progress)
 
 
 def _weights(ds: _Dataset) -> str:
@@ -239,13 +277,16 @@ def _embed(record: dict[str, Any], ds: _Dataset, ws: Workspace,
     from narbuild.encoder.data import Inputs, records_from_rows
     from narbuild.encoder.train import resolve_device, vectors_of
 
-    path = Path(checkpoint) if checkpoint else find_checkpoint(ds.encoder_id, ds.name,
-                                                               ws.root / "checkpoints")
-    model, meta = load_checkpoint(path)
-    if not ds.encoder_id.startswith(f"{meta['method']}@{meta['hash']}"):
-        raise NarbuildError(f"{path} is encoder {meta['method']}@{meta['hash']}, but the "
-                            f"{ds.name} embeddings come from {ds.encoder_id}",
-                            "pass the checkpoint that made them, or re-run `narbuild embed`")
+    if ds.encoder is None:
+        path = Path(checkpoint) if checkpoint else find_checkpoint(ds.encoder_id, ds.name,
+                                                                   ws.root / "checkpoints")
+        model, meta = load_checkpoint(path)
+        if not ds.encoder_id.startswith(f"{meta['method']}@{meta['hash']}"):
+            raise NarbuildError(f"{path} is encoder {meta['method']}@{meta['hash']}, but the "
+                                f"{ds.name} embeddings come from {ds.encoder_id}",
+                                "pass the checkpoint that made them, or re-run `narbuild embed`")
+        ds.encoder = model, meta
+    model, meta = ds.encoder
     inputs = Inputs(records_from_rows([record]))
     return vectors_of(meta["method"], model, inputs, resolve_device("cpu"))[0]
 
