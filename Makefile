@@ -18,8 +18,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) "torch==2.14.1" "torchvision==0.29.1"
-	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[dev,ray,sources]"
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[dev,ray,serve,sources]"
 	$(BIN)/python -m pip install --quiet --no-deps "litgpt==0.5.13"  # pyproject.toml: extra litgpt
+	$(BIN)/python -m pip install --quiet --no-deps "python-doctr==1.1.0"  # pyproject.toml: extra doctr
+	$(BIN)/python -m pip install --quiet --no-deps "torchtitan==0.3.0"  # pyproject.toml: extra torchtitan
 	touch $(STAMP)
 
 demo: setup

@@ -29,6 +29,8 @@ DEMO_MODELS = [
     "mmpretrain:conformer-tiny-p16_3rdparty_in1k",
     "mmpretrain:mae_vit-base-p16_8xb512-amp-coslr-300e_in1k",
     "torchaudio:wav2vec2_base", "torchaudio:conv_tasnet_base", "torchaudio:Tacotron2",
+    "doctr:db_mobilenet_v3_large", "doctr:crnn_mobilenet_v3_small", "doctr:parseq",
+    "torchtitan:llama3/debugmodel", "torchtitan:deepseek_v3/debugmodel",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""

@@ -53,6 +53,8 @@ MODULES: dict[str, str] = {
     "torchtune": "torchtune",
     "mmpretrain": "mmpretrain",
     "torchaudio": "torchaudio",
+    "doctr": "doctr",
+    "torchtitan": "torchtitan",
     "hf-hub": "hf_hub",
     "torch-hub": "torch_hub",
     "file": "file",
