@@ -17,6 +17,27 @@ def offline_manifest(tmp_path_factory) -> Workspace:
     return ws
 
 
+@pytest.fixture(scope="session")
+def catalog(tmp_path_factory) -> Workspace:
+    """The search catalogue (``query_models.CATALOG``) and 60 NAS networks, traced,
+    preprocessed and embedded with the bundled encoders (for search and serve)."""
+    from query_models import CATALOG
+
+    from narbuild.encoder.embed import embed
+    from narbuild.nasgen import generate
+    from narbuild.preprocess import preprocess
+    from narbuild.tracing import TraceOptions, trace_catalog
+
+    ws = Workspace(tmp_path_factory.mktemp("search") / "ws", create=True)
+    crawl(ws, ["timm", "torchvision", "transformers"], include=CATALOG)
+    summary = trace_catalog(ws, TraceOptions(workers=2))
+    assert summary.errors == 0
+    ws.table("nas").append(generate(count=60, classes=3, seed=0, pool=200))
+    preprocess(ws, "all", workers=1)
+    embed(ws, "all", device="cpu")
+    return ws
+
+
 @pytest.fixture()
 def no_network(monkeypatch):
     """Nothing may reach the network: every socket connection and name lookup fails."""

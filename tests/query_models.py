@@ -2,7 +2,8 @@
 
 Each entry: name -> (factory, the families a correct result belongs to). A result is correct when
 one of its model ids carries such a family (collapsed duplicates keep every id's family).
-Used by tests/test_search.py and bench/search_bench.py.
+Used by tests/test_search.py and bench/search_bench.py. :data:`CATALOG` is the catalogue they
+search (tests/conftest.py builds it once per session).
 """
 
 from __future__ import annotations
@@ -112,3 +113,29 @@ QUERIES: dict[str, tuple[Callable[[], torch.nn.Module], set[str]]] = {
     "llama_small": (llama_small, {"llama"}),
     "t5_small": (t5_small, {"t5"}),
 }
+
+
+# Real registry models: five or more distinct graphs of each queried family, and distractors.
+CATALOG = [
+    "timm:resnet10t", "timm:resnet14t", "torchvision:resnet18", "timm:resnet18d", "timm:resnet26",
+    "timm:resnet26d",
+    "timm:test_vit", "timm:test_vit2", "timm:vit_base_patch16_224_miil",
+    "timm:vit_xsmall_patch16_clip_224", "timm:vit_base_patch16_rpn_224", "timm:vit_large_patch16_224",
+    "timm:test_convnext2", "timm:test_convnext3", "timm:convnext_zepto_rms", "timm:convnext_femto",
+    "timm:convnext_pico_ols", "timm:convnext_atto_rms",
+    "torchvision:densenet121", "torchvision:densenet169", "torchvision:densenet201",
+    "timm:densenetblur121d", "timm:densenet161",
+    "timm:vgg11", "timm:vgg13", "timm:vgg16", "timm:vgg19", "timm:vgg11_bn", "timm:vgg16_bn",
+    "timm:vgg13_bn", "timm:vgg19_bn", "torchvision:vgg11_bn", "torchvision:vgg16_bn",
+    "transformers:bert/Model", "transformers:bert/LMHeadModel",
+    "transformers:bert/ForSequenceClassification", "transformers:bert/ForMaskedLM",
+    "transformers:bert/ForTokenClassification",
+    "transformers:gpt2/Model", "transformers:gpt2/LMHeadModel", "transformers:gpt2/ForQuestionAnswering",
+    "transformers:gpt2/ForTokenClassification", "transformers:gpt2/ForSequenceClassification",
+    "transformers:t5/EncoderModel", "transformers:t5/Model", "transformers:t5/ForQuestionAnswering",
+    "transformers:t5/ForTokenClassification", "transformers:t5/ForConditionalGeneration",
+    # distractors
+    "timm:test_efficientnet", "timm:mobilenetv1_100", "timm:tinynet_e", "timm:regnetx_002",
+    "timm:regnety_002", "torchvision:mobilenet_v3_large", "torchvision:swin_t",
+    "transformers:deit/Model", "transformers:vit/Model",
+]

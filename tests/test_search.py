@@ -10,54 +10,11 @@ import pytest
 from query_models import QUERIES
 
 import narbuild
-from narbuild import Workspace, crawl
-from narbuild.encoder.embed import embed
-from narbuild.preprocess import preprocess
+from narbuild import Workspace
 from narbuild.retrieval import VectorIndex
-from narbuild.tracing import TraceOptions, trace_catalog
 
-# Real registry models: five or more distinct graphs of each queried family, and distractors.
-CATALOG = [
-    "timm:resnet10t", "timm:resnet14t", "torchvision:resnet18", "timm:resnet18d", "timm:resnet26",
-    "timm:resnet26d",
-    "timm:test_vit", "timm:test_vit2", "timm:vit_base_patch16_224_miil",
-    "timm:vit_xsmall_patch16_clip_224", "timm:vit_base_patch16_rpn_224", "timm:vit_large_patch16_224",
-    "timm:test_convnext2", "timm:test_convnext3", "timm:convnext_zepto_rms", "timm:convnext_femto",
-    "timm:convnext_pico_ols", "timm:convnext_atto_rms",
-    "torchvision:densenet121", "torchvision:densenet169", "torchvision:densenet201",
-    "timm:densenetblur121d", "timm:densenet161",
-    "timm:vgg11", "timm:vgg13", "timm:vgg16", "timm:vgg19", "timm:vgg11_bn", "timm:vgg16_bn",
-    "timm:vgg13_bn", "timm:vgg19_bn", "torchvision:vgg11_bn", "torchvision:vgg16_bn",
-    "transformers:bert/Model", "transformers:bert/LMHeadModel",
-    "transformers:bert/ForSequenceClassification", "transformers:bert/ForMaskedLM",
-    "transformers:bert/ForTokenClassification",
-    "transformers:gpt2/Model", "transformers:gpt2/LMHeadModel", "transformers:gpt2/ForQuestionAnswering",
-    "transformers:gpt2/ForTokenClassification", "transformers:gpt2/ForSequenceClassification",
-    "transformers:t5/EncoderModel", "transformers:t5/Model", "transformers:t5/ForQuestionAnswering",
-    "transformers:t5/ForTokenClassification", "transformers:t5/ForConditionalGeneration",
-    # distractors
-    "timm:test_efficientnet", "timm:mobilenetv1_100", "timm:tinynet_e", "timm:regnetx_002",
-    "timm:regnety_002", "torchvision:mobilenet_v3_large", "torchvision:swin_t",
-    "transformers:deit/Model", "transformers:vit/Model",
-]
 TESTED = ["resnet_deep_stage", "resnet_basic_shallow", "vit_narrow_shallow", "vit_patch32_tiny",
           "convnext_custom", "densenet_small", "vgg_short", "bert_small", "gpt2_small", "t5_small"]
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory) -> Workspace:
-    """The models above and 60 NAS networks, traced, preprocessed and embedded with the bundled
-    encoders."""
-    from narbuild.nasgen import generate
-
-    ws = Workspace(tmp_path_factory.mktemp("search") / "ws", create=True)
-    crawl(ws, ["timm", "torchvision", "transformers"], include=CATALOG)
-    summary = trace_catalog(ws, TraceOptions(workers=2))
-    assert summary.errors == 0
-    ws.table("nas").append(generate(count=60, classes=3, seed=0, pool=200))
-    preprocess(ws, "all", workers=1)
-    embed(ws, "all", device="cpu")
-    return ws
 
 
 @pytest.mark.parametrize("name", TESTED)

@@ -23,7 +23,7 @@ from narbuild.encoder.wl import WL_METHODS, fusion_weight
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import dataset_names
 from narbuild.retrieval.index import VectorIndex, best
-from narbuild.retrieval.query import module_graph, query_graph
+from narbuild.retrieval.query import WorkspaceGraphs, module_graph, query_graph
 from narbuild.retrieval.wl_index import WLIndex, load_wl_index
 from narbuild.tracing.workers import TraceOptions
 from narbuild.workspace import Workspace, default_root
@@ -67,9 +67,14 @@ class SearchResult:
     """Records searched per dataset."""
     encoders: dict[str, str]
     seconds: dict[str, float] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    """The query as a processed record of each dataset searched (its macro graph and motifs),
+    for pictures; not in :meth:`as_dict`."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("records")
+        return out
 
 
 @dataclass
@@ -130,6 +135,13 @@ class Searcher:
         self.on_progress = on_progress
         self._datasets: list[_Dataset] | None = None
         self._opened = False
+        self.graphs: WorkspaceGraphs | None = None
+        """The workspace's graphs in memory, once :meth:`hold_graphs` was called."""
+
+    def hold_graphs(self) -> None:
+        """Keep the workspace's traced graphs in memory: a registry id then needs no table
+        read (a server's many queries; one search reads only what it needs)."""
+        self.graphs = WorkspaceGraphs(self.ws)
 
     def search(self, query: Any, example_inputs: Any = None, k: int = 10,
                limits: TraceOptions | None = None) -> SearchResult:
@@ -143,7 +155,7 @@ class Searcher:
         datasets = self._datasets
         clock.lap("index")
         if isinstance(query, str):
-            graph, origin = query_graph(self.ws, query, limits)
+            graph, origin = query_graph(self.ws, query, limits, self.graphs)
         else:
             graph, origin = module_graph(query, example_inputs), "traced"
         clock.lap("trace")
@@ -154,8 +166,9 @@ class Searcher:
         clock.lap("index")
         hits: list[tuple[float, int, _Dataset, dict[str, Any]]] = []
         summary: dict[str, Any] = {}
+        records = {}
         for ds in datasets:
-            record = _process(graph, ds)
+            record = records[ds.name] = _process(graph, ds)
             hits += [(s, r, ds, record) for s, r in self._rank(record, ds, k, clock)]
             summary = summary or _query_summary(graph, origin, record)
         hits.sort(key=lambda h: -h[0])
@@ -165,7 +178,7 @@ class Searcher:
                                                        f"weighted {_weights(d)}" if d.wl else "")
                                for d in datasets})
         clock.lap("annotate")
-        result.seconds = clock.laps
+        result.seconds, result.records = clock.laps, records
         return result
 
     def _rank(self, record: dict[str, Any], ds: _Dataset, k: int,

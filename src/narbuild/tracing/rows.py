@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from narbuild._version import __version__
-from narbuild.tracing.core import TraceResult
+
+if TYPE_CHECKING:
+    from narbuild.tracing.core import TraceResult
 
 
 def now() -> dt.datetime:
@@ -25,7 +25,7 @@ def graphs_row(model_id: str, config_hash: str | None, result: TraceResult | Non
         "model_id": model_id, "status": "error" if error else "ok", "error": error,
         "config_hash": config_hash, "fallback": step, "attention": attention,
         "wall_time_s": round(seconds, 4), "peak_rss_mb": peak_rss_mb,
-        "torch_version": torch.__version__, "narbuild_version": __version__, "traced_at": now(),
+        "torch_version": _torch_version(), "narbuild_version": __version__, "traced_at": now(),
     }
     if result is not None:
         g = result.graph
@@ -37,3 +37,9 @@ def graphs_row(model_id: str, config_hash: str | None, result: TraceResult | Non
             device=result.device, dtype=result.dtype,
         )
     return row
+
+
+def _torch_version() -> str:
+    import torch  # imported here: the caller of an isolated trace need not load torch
+
+    return torch.__version__

@@ -7,7 +7,9 @@ leaves no process behind. :func:`run_pool` serves the catalog (:mod:`narbuild.tr
 :func:`trace_isolated` runs one spec (a registry id, a config.json, or a user's
 ``file.py:factory``, whose code then never runs in the caller's process). Workers are reused
 across models (imports cost seconds, a model costs ~0.5 s) and replaced every ``recycle_every``
-models.
+models. Importing this module imports no torch: the tracer is imported by the workers (forked
+from a parent that preloaded it, for the catalog), so a one-off isolated trace costs one import
+of torch, in the worker.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from typing import Any
 
 from narbuild.errors import NarbuildError, one_line
 from narbuild.processes import die_with_parent
-from narbuild.tracing.ladder import trace_manifest_row
 from narbuild.tracing.rows import graphs_row
 from narbuild.tracing.shards import TraceCounts
 
@@ -112,6 +113,8 @@ def _run_job(job: dict) -> dict:
     start = time.perf_counter()
     try:
         if "spec" not in job:
+            from narbuild.tracing.ladder import trace_manifest_row
+
             return trace_manifest_row(job)
         from narbuild.tracing.spec import trace_spec
 
@@ -215,7 +218,7 @@ def _quiet_libraries() -> None:
         pass
 
 
-def _preload() -> None:
+def preload_libraries() -> None:
     """Import the heavy libraries once in the parent so forked workers start in milliseconds.
 
     The imported objects (some 400k) are then frozen out of the garbage collector: a full
@@ -292,7 +295,7 @@ def run_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], N
     if not todo:
         return
     if catalog:
-        _preload()
+        preload_libraries()
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     queue = list(reversed(todo))
     workers = [_Worker(ctx, catalog) for _ in range(min(options.workers, len(todo)))]
