@@ -151,7 +151,7 @@ def test_cpu_builds_never_read_uninitialised_weights():
     """Every initialiser fills its expected value, large tensors too: memory reused from freed
     tensors once left NaNs in weights, and out-of-range garbage made torch 2.14's rejection-
     sampling trunc_normal_ loop forever (the swin_t hang CI met)."""
-    from narbuild.tracing.build import cheap_init
+    from narbuild.tracing.devices import cheap_init
 
     big = torch.empty(4096, 4096)
     del big  # freeing an mmapped chunk raises glibc's mmap threshold: the next one is reused

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from narbuild.sources import lookup
-from narbuild.tracing.build import build, cheap_init
+from narbuild.tracing.build import build
 from narbuild.tracing.core import trace_module
+from narbuild.tracing.devices import cheap_init
 from narbuild.tracing.inputs import image_token_count, tokens, with_image_tokens
 from narbuild.tracing.ladder import CPU_BF16_PARAM_BUDGET, LADDER, trace_manifest_row
 
@@ -232,7 +233,7 @@ def test_models_that_read_constants_run_on_meta_with_real_constants(model_id):
 def test_real_constants_match_the_cpu_graph():
     """What meta-constants traces is what real CPU tensors trace: Deformable DETR puts its
     feature-map sizes in a tensor and reads them back."""
-    from narbuild.tracing.build import literals_on_host
+    from narbuild.tracing.devices import literals_on_host
 
     row = lookup("transformers:deformable_detr/Model")
     config = json.loads(row["config"])

@@ -33,7 +33,7 @@ def load_factory(spec: str, device: str | None = "cpu") -> tuple[str, Any, tuple
     inputs on that device)."""
     import torch
 
-    from narbuild.tracing.build import to_device
+    from narbuild.tracing.devices import to_device
 
     file, _, name = spec.rpartition(":") if not spec.endswith(".py") else (spec, "", "")
     path = Path(file)
@@ -88,7 +88,7 @@ def infer_inputs(model: Any) -> tuple | dict:
 def _context(device: str | None):
     import contextlib
 
-    from narbuild.tracing.build import cpu_context, meta_context
+    from narbuild.tracing.devices import cpu_context, meta_context
 
     if device is None:  # the caller's context
         return contextlib.nullcontext()

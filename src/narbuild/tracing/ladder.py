@@ -23,7 +23,7 @@ import torch
 from narbuild.errors import one_line
 from narbuild.sources.base import Built
 from narbuild.tracing.alt_inputs import alternative_inputs
-from narbuild.tracing.build import build, literals_on_host
+from narbuild.tracing.build import build
 from narbuild.tracing.core import (
     NEEDS_BF16,
     TraceResult,
@@ -31,6 +31,7 @@ from narbuild.tracing.core import (
     trace_all_selected,
     trace_module,
 )
+from narbuild.tracing.devices import literals_on_host
 from narbuild.tracing.inputs import NotApplicable
 from narbuild.tracing.rows import graphs_row
 
@@ -148,7 +149,7 @@ LADDER: list[Step] = [
          lambda f: f.fits_cpu,
          "real CPU tensors, for models under CPU_PARAM_BUDGET parameters, when a meta step "
          "failed for want of values (``.item()``, NMS, ``nonzero``); weights are not randomly "
-         "initialised (:func:`narbuild.tracing.build.cheap_init`)"),
+         "initialised (:func:`narbuild.tracing.devices.cheap_init`)"),
     Step("cpu-bf16", "cpu", BF16, "default",
          lambda f: f.needs_values and CPU_PARAM_BUDGET < f.params <= CPU_BF16_PARAM_BUDGET,
          "the same in bfloat16 (half the memory), up to CPU_BF16_PARAM_BUDGET parameters"),
@@ -157,7 +158,7 @@ LADDER: list[Step] = [
          "real CPU tensors for larger models that need values: every weight is one zero "
          "broadcast to its shape, activations are real; FLOPs are those of the run, every "
          "token taking the first k experts where routing ties "
-         "(:func:`narbuild.tracing.build.share_zero_weights`)"),
+         "(:func:`narbuild.tracing.devices.share_zero_weights`)"),
     Step("meta-nonzero", "meta", F32, "default", lambda f: f.built and f.any("nonzero"),
          "meta again, with ``nonzero``/``where`` assumed true everywhere, for models over the "
          "real-tensor budget that select by value (mixture-of-experts routing); the operators "

@@ -251,7 +251,7 @@ def _block_config(cls: type) -> dict[str, Any]:
     """The config of the first ``cls`` block in the default model of :data:`_BLOCKS`."""
     if cls.__name__ not in _BLOCKS:
         return {}
-    from narbuild.tracing.build import meta_context
+    from narbuild.tracing.devices import meta_context
 
     with meta_context():
         parent = _class(_BLOCKS[cls.__name__]).from_config({})
