@@ -1,9 +1,10 @@
-"""The fake Hub of :mod:`fake_hub`, plus dataset repos that ``HfApi`` can create, read and commit to.
+"""The fake Hub of :mod:`fake_hub`, plus dataset repos (and Spaces, the same routes under
+``spaces``) that ``HfApi`` can create, read and commit to.
 
 Served on top of the model listing, with the routes and payloads of the real Hub as
 huggingface_hub's client sends and parses them:
 
-* ``POST /api/repos/create`` (409 when the repo exists), ``POST /api/datasets/{id}/branch/{b}``;
+* ``POST /api/repos/create`` (409 when the repo exists; a Space needs its ``sdk``), ``POST /api/datasets/{id}/branch/{b}``;
 * ``GET /api/datasets/{id}[/revision/{rev}]`` (``sha`` and ``siblings`` with blob ids and LFS
   info) and ``GET /api/datasets/{id}/tree/{rev}[/{path}]``;
 * ``POST /api/datasets/{id}/preupload/{rev}``: upload mode (LFS for binary data) and the oid of
@@ -36,10 +37,12 @@ import pytest
 import yaml
 from fake_hub import FakeHub, Request, _make_handler, serve
 
-_API = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+?)"
+_API = re.compile(r"^/api/(?P<kind>datasets|spaces)/(?P<repo>[^/]+/[^/]+?)"
                   r"(?:/(?P<action>revision|tree|preupload|commit|branch)/(?P<rest>.+))?$")
-_BATCH = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$")
-_DOWNLOAD = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+_BATCH = re.compile(r"^/(?P<kind>datasets|spaces)/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/"
+                    r"batch$")
+_DOWNLOAD = re.compile(r"^/(?P<kind>datasets|spaces)/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/"
+                       r"(?P<path>.+)$")
 _LFS_SUFFIXES = (".parquet", ".png", ".arrow", ".bin")
 _STALE = "A commit has happened since. Please refresh and try again."
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.png filter=lfs diff=lfs " \
@@ -99,6 +102,9 @@ class FakeRepo:
 
     id: str
     private: bool = False
+    kind: str = "datasets"
+    """``datasets`` or ``spaces``."""
+    sdk: str | None = None
     branches: dict[str, str] = field(default_factory=dict)
     commits: dict[str, Commit] = field(default_factory=dict)
 
@@ -114,8 +120,13 @@ class FakeRepo:
         return out
 
 
+def key(kind: str, repo_id: str) -> str:
+    """Where a repo is kept: a dataset by its id, a Space as ``spaces/<id>``."""
+    return repo_id if kind == "datasets" else f"{kind}/{repo_id}"
+
+
 class FakeDatasetHub(FakeHub):
-    """The fake Hub with dataset repos. Use the ``dataset_hub`` fixture."""
+    """The fake Hub with dataset repos (and Spaces). Use the ``dataset_hub`` fixture."""
 
     def __init__(self) -> None:
         self.repos: dict[str, FakeRepo] = {}
@@ -130,11 +141,12 @@ class FakeDatasetHub(FakeHub):
 
     # -- what tests look at -------------------------------------------------------------------
 
-    def repo(self, repo_id: str) -> FakeRepo:
-        return self.repos[repo_id]
+    def repo(self, repo_id: str, kind: str = "datasets") -> FakeRepo:
+        return self.repos[key(kind, repo_id)]
 
-    def files(self, repo_id: str, branch: str = "main") -> dict[str, bytes]:
-        return {p: b.content for p, b in self.repo(repo_id).head(branch).files.items()}
+    def files(self, repo_id: str, branch: str = "main", kind: str = "datasets"
+              ) -> dict[str, bytes]:
+        return {p: b.content for p, b in self.repo(repo_id, kind).head(branch).files.items()}
 
     def commit_requests(self) -> list[Request]:
         return [r for r in self.requests if r.method == "POST" and "/commit/" in r.path]
@@ -148,9 +160,10 @@ class FakeDatasetHub(FakeHub):
 
     # -- state changes ------------------------------------------------------------------------
 
-    def create(self, repo_id: str, private: bool = False) -> FakeRepo:
-        repo = FakeRepo(repo_id, private)
-        self.repos[repo_id] = repo
+    def create(self, repo_id: str, private: bool = False, kind: str = "datasets",
+               sdk: str | None = None) -> FakeRepo:
+        repo = FakeRepo(repo_id, private, kind, sdk)
+        self.repos[key(kind, repo_id)] = repo
         self.apply(repo, "main", "initial commit", {".gitattributes": Blob(GITATTRIBUTES, False)})
         return repo
 
@@ -170,7 +183,7 @@ class FakeDatasetHub(FakeHub):
     def _run_race(self, repo_id: str) -> None:
         with self._lock:
             race, self.race = self.race, None
-        if race and race[0] == repo_id:
+        if race and race[0] == repo_id and repo_id in self.repos:
             self.apply(self.repos[repo_id], "main", "concurrent edit",
                        {race[1]: Blob(race[2], False)})
 
@@ -191,7 +204,8 @@ def _make_repo_handler(hub: FakeDatasetHub):
 
         def _route(self, head: bool) -> None:
             path = urlsplit(self.path).path
-            if path.startswith(("/api/datasets/", "/datasets/")) and not head:
+            if path.startswith(("/api/datasets/", "/datasets/", "/api/spaces/", "/spaces/")) \
+                    and not head:
                 self._read_route(path)
             else:
                 super()._route(head)
@@ -233,8 +247,9 @@ def _make_repo_handler(hub: FakeDatasetHub):
                 return False
             return True
 
-        def _repo(self, request: Request, repo_id: str) -> FakeRepo | None:
-            repo = hub.repos.get(repo_id)
+        def _repo(self, request: Request, repo_id: str, kind: str = "datasets"
+                  ) -> FakeRepo | None:
+            repo = hub.repos.get(key(kind, repo_id))
             visible = repo is not None and (not repo.private or self.headers.get(
                 "Authorization") == f"Bearer {hub.token}")
             if not visible:
@@ -259,13 +274,13 @@ def _make_repo_handler(hub: FakeDatasetHub):
                 return
             download, api = _DOWNLOAD.match(path), _API.match(path)
             if download:
-                if repo := self._repo(request, unquote(download["repo"])):
+                if repo := self._repo(request, unquote(download["repo"]), download["kind"]):
                     self._download(request, repo, download["rev"], unquote(download["path"]))
             elif api and api["action"] == "tree":
-                if repo := self._repo(request, unquote(api["repo"])):
+                if repo := self._repo(request, unquote(api["repo"]), api["kind"]):
                     self._tree(request, repo, api["rest"])
             elif api and api["action"] in (None, "revision"):
-                if repo := self._repo(request, unquote(api["repo"])):
+                if repo := self._repo(request, unquote(api["repo"]), api["kind"]):
                     self._info(request, repo, api["rest"])
             else:
                 self._fail(request, 404, "not found")
@@ -313,25 +328,29 @@ def _make_repo_handler(hub: FakeDatasetHub):
                 oid = json.loads(body)["oid"]
                 self._json(request, 200 if oid in hub.lfs else 404, {"oid": oid})
             elif m := _BATCH.match(path):
-                self._batch(request, unquote(m["repo"]), json.loads(body))
+                self._batch(request, key(m["kind"], unquote(m["repo"])), json.loads(body))
             elif (m := _API.match(path)) and m["action"] in ("preupload", "commit", "branch"):
                 handler = {"preupload": self._preupload, "commit": self._commit,
                            "branch": self._create_branch}[m["action"]]
-                if repo := self._repo(request, unquote(m["repo"])):
+                if repo := self._repo(request, unquote(m["repo"]), m["kind"]):
                     handler(request, repo, unquote(m["rest"]), body)
             else:
                 self._fail(request, 404, "not found")
 
         def _create(self, request: Request, payload: dict[str, Any]) -> None:
             repo_id = f"{payload['organization']}/{payload['name']}"
-            url = f"{hub.url}/datasets/{repo_id}"
-            if payload.get("type") != "dataset":
-                self._fail(request, 400, "this fake Hub only has dataset repos")
-            elif repo_id in hub.repos:
-                self._json(request, 409, {"error": "You already created this dataset repo",
+            kind = f"{payload.get('type')}s"
+            url = f"{hub.url}/{kind}/{repo_id}"
+            if kind not in ("datasets", "spaces"):
+                self._fail(request, 400, "this fake Hub only has dataset and Space repos")
+            elif kind == "spaces" and not payload.get("sdk"):
+                self._fail(request, 400, "a Space needs an sdk (gradio, docker, static)")
+            elif key(kind, repo_id) in hub.repos:
+                self._json(request, 409, {"error": f"You already created this {kind[:-1]} repo",
                                           "url": url})
             else:
-                hub.create(repo_id, private=payload.get("visibility") == "private")
+                hub.create(repo_id, private=payload.get("visibility") == "private", kind=kind,
+                           sdk=payload.get("sdk"))
                 self._json(request, 200, {"url": url, "name": repo_id, "id": repo_id})
 
         def _create_branch(self, request: Request, repo: FakeRepo, branch: str,
@@ -419,7 +438,7 @@ def _make_repo_handler(hub: FakeDatasetHub):
                     deleted.append(value["path"])
             commit = hub.apply(repo, unquote(rev), header["summary"], added, tuple(deleted))
             self._json(request, 200, {"success": True, "commitOid": commit.oid,
-                                      "commitUrl": f"{hub.url}/datasets/{repo.id}/commit/"
+                                      "commitUrl": f"{hub.url}/{repo.kind}/{repo.id}/commit/"
                                                    f"{commit.oid}", "hookOutput": ""})
 
     return Handler

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from fake_hub_repo import dataset_hub_fixture  # noqa: F401 - the fixture
 
 pytest.importorskip("gradio", reason="the serve extra is not installed")
 
@@ -166,3 +167,47 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         page.locator("#search").click()
         expect(page.get_by_text("broken.py is not Python").first).to_be_visible(timeout=60_000)
         browser.close()
+
+
+def test_a_space_reads_the_published_release_and_answers_as_the_workspace(catalog, engine,
+                                                                           tmp_path):
+    """The Space's workspace, loaded from the release with `datasets`, ranks as the original."""
+    from narbuild.cards import stage_release
+    from narbuild.serve.space import workspace_from_release
+
+    release = tmp_path / "release"
+    stage_release(catalog, release, map_points=20)
+    ws = workspace_from_release(release, tmp_path / "space-ws", cache_dir=tmp_path / "cache")
+    mirror = SearchEngine(ws)
+    try:
+        for model in ("timm:vgg11", "transformers:bert/Model"):
+            for method in ("wl-fam", "nar"):
+                ours = engine.search(Query(model_id=model), method, 5).hits
+                theirs = mirror.search(Query(model_id=model), method, 5).hits
+                assert [(h.model_id, h.score) for h in theirs] == \
+                    [(h.model_id, h.score) for h in ours], (model, method)
+    finally:
+        mirror.close()
+
+
+def test_push_space_publishes_the_app_over_the_dataset(dataset_hub, catalog, run_cli):
+    token = "hf_fake_write_token_0123456789"
+    dataset_hub.token = token
+    args = ["-w", str(catalog.root), "push", "--repo-id", "org/nar", "--space", "org/nar-search",
+            "--token", token, "--map-points", "20"]
+    code, out, err = run_cli(args)
+    assert code == 0, err
+    space = dataset_hub.repo("org/nar-search", kind="spaces")
+    assert space.sdk == "gradio" and len(space.history()) == 2  # created, then one commit
+    files = dataset_hub.files("org/nar-search", kind="spaces")
+    assert {"README.md", "app.py", "requirements.txt"} <= set(files)
+    assert b"sdk: gradio" in files["README.md"] and b"- org/nar" in files["README.md"]
+    assert b'run_space("org/nar")' in files["app.py"]
+    assert "README.md" in dataset_hub.files("org/nar")  # the dataset it reads, pushed first
+    assert "published" in out and "/spaces/org/nar-search" in out
+    code, out, err = run_cli(args)  # nothing changed: no new commit on either repo
+    assert code == 0, err
+    assert len(space.history()) == 2 and "is up to date" in out
+    code, _, err = run_cli(["-w", str(catalog.root), "push", "--space", "org/nar-search",
+                            "--local-dir", "x"])
+    assert code != 0 and "needs --repo-id" in err

@@ -19,6 +19,12 @@ from narbuild.cards.shards import MAX_SHARD_BYTES
               help="Stage the release into DIR. Without --repo-id: stage only, upload nothing.")
 @click.option("--repo-id", default=None, metavar="ORG/NAME",
               help="Publish to this Hub dataset repo (created when missing).")
+@click.option("--space", default=None, metavar="ORG/NAME",
+              help="Also publish the search web app (narbuild serve) as this Hub Space, "
+                   "reading the dataset of --repo-id.")
+@click.option("--space-requirement", default=None, metavar="SPEC",
+              help="How the Space installs narbuild [default: narbuild[serve]==VERSION]; "
+                   "e.g. a git URL or a wheel's URL.")
 @click.option("--private", is_flag=True, help="Create the repo private.")
 @click.option("--branch", "--revision", "branch", default=None, metavar="NAME",
               help="Branch to commit to (created from the default branch when missing) "
@@ -36,8 +42,9 @@ from narbuild.cards.shards import MAX_SHARD_BYTES
 @click.option("--map-points", type=click.IntRange(min=10), default=2000, show_default=True,
               help="At most this many records per embedding-map panel (seeded subsample).")
 @click.pass_obj
-def push(ctx: Any, local_dir: str | None, repo_id: str | None, private: bool, branch: str | None,
-         dry_run: bool, token: str | None, license_: str, max_shard_mb: int, check: bool,
+def push(ctx: Any, local_dir: str | None, repo_id: str | None, space: str | None,
+         space_requirement: str | None, private: bool, branch: str | None, dry_run: bool,
+         token: str | None, license_: str, max_shard_mb: int, check: bool,
          map_points: int) -> None:
     """Stage the workspace's tables as a Hub dataset (Parquet configs, dataset card, figures)
     and publish it in one atomic commit.
@@ -48,12 +55,14 @@ def push(ctx: Any, local_dir: str | None, repo_id: str | None, private: bool, br
       narbuild push --local-dir release --check      # ... and load it with `datasets`
       narbuild push --repo-id my-org/nar-graphs --dry-run
       narbuild push --repo-id my-org/nar-graphs      # token from HF_TOKEN or `hf auth login`
+      narbuild push --repo-id my-org/nar-graphs --space my-org/nar-search   # and the app
     """
     from narbuild.cards.flow import release
 
     with _upload_bars(not (ctx.quiet or ctx.as_json or not sys.stderr.isatty())):
         summary = release(ctx.workdir, local_dir=local_dir, repo_id=repo_id, check=check,
                           token=token, private=private, branch=branch, dry_run=dry_run,
+                          space=space, space_requirement=space_requirement,
                           max_shard_bytes=max_shard_mb * 10**6, license=license_,
                           map_points=map_points)
     if summary["recovered"]:
@@ -90,15 +99,15 @@ def _render(s: dict[str, Any]) -> None:
         click.echo(f"load_dataset({s['folder']!r}, {name!r}): "
                    + ", ".join(f"{split} {n:,}" for split, n in c["rows"].items())
                    + f" rows, {c['columns']} columns as in the schema: ok")
-    push = s.get("push")
-    if push:
-        _render_push(push)
+    for key in ("push", "space"):
+        if s.get(key):
+            _render_push(s[key])
 
 
 def _render_push(p: dict[str, Any]) -> None:
     verb = "would" if p["dry_run"] else "did"
     if p["created_repo"]:
-        click.echo(f"{verb} create the dataset repo {p['repo_id']}")
+        click.echo(f"{verb} create the {p.get('repo_type', 'dataset')} repo {p['repo_id']}")
     if p["created_branch"]:
         click.echo(f"{verb} create the branch {p['branch']}")
     for op in p["operations"]:

@@ -24,8 +24,8 @@ from narbuild.workspace import Workspace
 
 def release(workspace: Workspace | str | Path | None, *, local_dir: str | Path | None = None, repo_id: str | None = None,
             check: bool = False, token: str | None = None, private: bool = False,
-            branch: str | None = None, dry_run: bool = False,
-            **stage_options: Any) -> dict[str, Any]:
+            branch: str | None = None, dry_run: bool = False, space: str | None = None,
+            space_requirement: str | None = None, **stage_options: Any) -> dict[str, Any]:
     """Stage the workspace (a :class:`Workspace`, its folder, or None for the default one) into ``local_dir`` (a temporary folder when only ``repo_id`` is given),
     load-check it when ``check``, and push it to ``repo_id`` when given. The repo id is
     validated before any work, even before the workspace is opened. Returns the staging summary with ``load_check`` and ``push``
@@ -35,6 +35,12 @@ def release(workspace: Workspace | str | Path | None, *, local_dir: str | Path |
                             "ORG/NAME (publish)", "see `narbuild push --help`")
     if repo_id:
         check_repo_id(repo_id)
+    if space:
+        check_repo_id(space)
+        if not repo_id:
+            raise NarbuildError("--space publishes the search app over a dataset: it needs "
+                                "--repo-id ORG/NAME, the dataset it reads",
+                                "pass both --repo-id and --space")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     with _folder(local_dir) as folder:
         summary = stage_release(ws, folder, repo_id=repo_id, **stage_options).as_dict()
@@ -43,7 +49,20 @@ def release(workspace: Workspace | str | Path | None, *, local_dir: str | Path |
         if repo_id:
             summary["push"] = push_release(folder, repo_id, token=token, private=private,
                                            branch=branch, dry_run=dry_run).as_dict()
+    if space:
+        summary["space"] = _push_space(space, repo_id, space_requirement, token=token,
+                                       private=private, branch=branch, dry_run=dry_run)
     return summary
+
+
+def _push_space(space: str, dataset: str, requirement: str | None,
+                **push: Any) -> dict[str, Any]:
+    from narbuild.cards.publish import SPACE
+    from narbuild.serve.space import stage_space
+
+    with tempfile.TemporaryDirectory(prefix="narbuild-space-") as tmp:
+        stage_space(tmp, dataset, requirement)
+        return push_release(tmp, space, kind=SPACE, **push).as_dict()
 
 
 @contextmanager

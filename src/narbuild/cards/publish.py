@@ -39,11 +39,27 @@ from narbuild.cards.release import RELEASE_ENTRIES
 from narbuild.crawler.hf_hub import httpx, resolve_endpoint  # httpx: the Hub client's own
 from narbuild.errors import NarbuildError, SourceUnavailableError, redact
 
-REPO_TYPE = "dataset"
 DEFAULT_BRANCH = "main"
-MANAGED = tuple(sorted(RELEASE_ENTRIES))
-"""Remote paths a release owns: files under these that are not in the new release are removed.
-Anything else in the repo (``.gitattributes``, a hand-written file) is left alone."""
+
+
+@dataclass(frozen=True)
+class RepoKind:
+    """What a push publishes: the dataset release, or the search app as a Space."""
+
+    repo_type: str
+    """huggingface_hub's ``repo_type``."""
+    entries: frozenset[str]
+    """Top-level paths the push owns: files under these that are not in the new folder are
+    removed. Anything else in the repo (``.gitattributes``, a hand-written file) is left alone."""
+    space_sdk: str | None = None
+
+    @property
+    def url_part(self) -> str:
+        return f"{self.repo_type}s"
+
+
+DATASET = RepoKind("dataset", RELEASE_ENTRIES)
+SPACE = RepoKind("space", frozenset({"README.md", "app.py", "requirements.txt"}), "gradio")
 
 
 @dataclass
@@ -66,6 +82,7 @@ class PushSummary:
     branch: str
     url: str
     dry_run: bool = False
+    kind: RepoKind = DATASET
     created_repo: bool = False
     created_branch: bool = False
     parent_commit: str | None = None
@@ -79,7 +96,8 @@ class PushSummary:
         return not self.operations
 
     def as_dict(self) -> dict[str, Any]:
-        return {"repo_id": self.repo_id, "branch": self.branch, "url": self.url,
+        return {"repo_id": self.repo_id, "repo_type": self.kind.repo_type,
+                "branch": self.branch, "url": self.url,
                 "dry_run": self.dry_run, "created_repo": self.created_repo,
                 "created_branch": self.created_branch, "parent_commit": self.parent_commit,
                 "commit": self.commit, "up_to_date": self.up_to_date,
@@ -110,8 +128,10 @@ def push_release(
     dry_run: bool = False,
     endpoint: str | None = None,
     commit_message: str | None = None,
+    kind: RepoKind = DATASET,
 ) -> PushSummary:
-    """Publish the release ``folder`` to the dataset repo ``repo_id`` in one commit.
+    """Publish the release ``folder`` to the dataset repo ``repo_id`` in one commit (with
+    ``kind=SPACE``: a staged Space folder to a Space repo, the same way).
 
     Args:
         folder: a folder written by :func:`narbuild.cards.stage_release`.
@@ -129,15 +149,16 @@ def push_release(
     """
     start = time.perf_counter()
     check_repo_id(repo_id)
-    local = _local_files(Path(folder))
+    local = _local_files(Path(folder), kind)
     branch = branch or DEFAULT_BRANCH
     endpoint = resolve_endpoint(endpoint)
     api = HfApi(endpoint=endpoint, token=token)
-    summary = PushSummary(repo_id, branch, f"{endpoint}/datasets/{repo_id}", dry_run=dry_run)
-    with _hub_errors(endpoint, repo_id, branch, token or get_token()):
+    summary = PushSummary(repo_id, branch, f"{endpoint}/{kind.url_part}/{repo_id}",
+                          dry_run=dry_run, kind=kind)
+    with _hub_errors(endpoint, repo_id, branch, token or get_token(), kind):
         remote = _remote_state(api, summary, private)
         summary.parent_commit = remote.head
-        adds, deletes = plan(local, remote)
+        adds, deletes = plan(local, remote, kind.entries)
         summary.operations = [FileOp("add", p, local[p].size) for p in adds] + \
             [FileOp("delete", p) for p in deletes]
         summary.unchanged = len(local) - len(adds)
@@ -160,14 +181,14 @@ class LocalFile:
     git_sha1: str
 
 
-def _local_files(folder: Path) -> dict[str, LocalFile]:
+def _local_files(folder: Path, kind: RepoKind = DATASET) -> dict[str, LocalFile]:
     if not (folder / "README.md").is_file():
         raise NarbuildError(f"{folder} is not a staged release (no README.md)",
                             "stage one first with `narbuild push --local-dir DIR`")
     files = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if path.is_file() and rel.split("/", 1)[0] in RELEASE_ENTRIES:
+        if path.is_file() and rel.split("/", 1)[0] in kind.entries:
             files[rel] = _hash_file(path)
     return files
 
@@ -194,39 +215,42 @@ class RemoteState:
 def _remote_state(api: HfApi, summary: PushSummary, private: bool) -> RemoteState:
     """Read (creating unless dry-run) the repo and branch; head and files in one request."""
     try:
-        return _read_branch(api, summary.repo_id, summary.branch)
+        return _read_branch(api, summary)
     except RepositoryNotFoundError:
         if summary.dry_run:
             summary.created_repo = True  # would be
             return RemoteState(None, {})
-        api.create_repo(summary.repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
+        api.create_repo(summary.repo_id, repo_type=summary.kind.repo_type, private=private,
+                        exist_ok=True, space_sdk=summary.kind.space_sdk)
         summary.created_repo = True
     except RevisionNotFoundError:
         pass
     try:
-        return _read_branch(api, summary.repo_id, summary.branch)
+        return _read_branch(api, summary)
     except RevisionNotFoundError:
         summary.created_branch = True
         if summary.dry_run:
-            return _read_branch(api, summary.repo_id, None)
-        api.create_branch(summary.repo_id, branch=summary.branch, repo_type=REPO_TYPE,
-                          exist_ok=True)
-        return _read_branch(api, summary.repo_id, summary.branch)
+            return _read_branch(api, summary, default=True)
+        api.create_branch(summary.repo_id, branch=summary.branch,
+                          repo_type=summary.kind.repo_type, exist_ok=True)
+        return _read_branch(api, summary)
 
 
-def _read_branch(api: HfApi, repo_id: str, branch: str | None) -> RemoteState:
-    info = api.dataset_info(repo_id, revision=branch, files_metadata=True)
+def _read_branch(api: HfApi, summary: PushSummary, default: bool = False) -> RemoteState:
+    info = api.repo_info(summary.repo_id, repo_type=summary.kind.repo_type,
+                         revision=None if default else summary.branch, files_metadata=True)
     files = {s.rfilename: (s.lfs.sha256 if s.lfs else None, s.blob_id)
              for s in info.siblings or []}
     return RemoteState(info.sha, files)
 
 
-def plan(local: dict[str, LocalFile], remote: RemoteState) -> tuple[list[str], list[str]]:
-    """(paths to upload, paths to delete): changed or new files, and the release-owned remote
-    files that the new release no longer has."""
+def plan(local: dict[str, LocalFile], remote: RemoteState,
+         entries: frozenset[str] = RELEASE_ENTRIES) -> tuple[list[str], list[str]]:
+    """(paths to upload, paths to delete): changed or new files, and the push-owned remote
+    files (under ``entries``) that the new folder no longer has."""
     adds = [p for p, f in local.items() if not _same(f, remote.files.get(p))]
     deletes = sorted(p for p in remote.files
-                     if p not in local and p.split("/", 1)[0] in RELEASE_ENTRIES)
+                     if p not in local and p.split("/", 1)[0] in entries)
     return adds, deletes
 
 
@@ -243,11 +267,12 @@ def _commit(api: HfApi, summary: PushSummary, local: dict[str, LocalFile], adds:
     additions = [CommitOperationAdd(p, str(local[p].path)) for p in adds]
     data = [a for a in additions if a.path_in_repo != "README.md"]
     if data:
-        api.preupload_lfs_files(summary.repo_id, additions=data, repo_type=REPO_TYPE,
-                                revision=summary.branch)
+        api.preupload_lfs_files(summary.repo_id, additions=data,
+                                repo_type=summary.kind.repo_type, revision=summary.branch)
     operations = [*additions, *(CommitOperationDelete(p) for p in deletes)]
     info = api.create_commit(
-        summary.repo_id, operations=operations, repo_type=REPO_TYPE, revision=summary.branch,
+        summary.repo_id, operations=operations, repo_type=summary.kind.repo_type,
+        revision=summary.branch,
         commit_message=message or "narbuild release",
         commit_description=_description(summary), parent_commit=summary.parent_commit)
     return info.oid
@@ -264,7 +289,8 @@ def _description(summary: PushSummary) -> str:
 
 
 @contextmanager
-def _hub_errors(endpoint: str, repo_id: str, branch: str, token: str | None) -> Iterator[None]:
+def _hub_errors(endpoint: str, repo_id: str, branch: str, token: str | None,
+                kind: RepoKind = DATASET) -> Iterator[None]:
     """Every Hub failure as one :class:`NarbuildError` line, with the token scrubbed."""
     try:
         yield
@@ -280,17 +306,17 @@ def _hub_errors(endpoint: str, repo_id: str, branch: str, token: str | None) -> 
             f"the Hugging Face Hub at {endpoint} stopped answering ({type(exc).__name__})",
             "re-run `narbuild push`; nothing was published") from None
     except HfHubHTTPError as exc:
-        raise _http_error(exc, repo_id, branch, token) from None
+        raise _http_error(exc, repo_id, branch, token, kind) from None
     except ValueError as exc:  # e.g. the Hub's YAML check of README.md
         raise NarbuildError(f"the Hub refused the release: {_scrub(_first(exc), token)}",
                             "fix the card and re-run; nothing was published") from None
 
 
-def _http_error(exc: HfHubHTTPError, repo_id: str, branch: str, token: str | None
-                ) -> NarbuildError:
+def _http_error(exc: HfHubHTTPError, repo_id: str, branch: str, token: str | None,
+                kind: RepoKind = DATASET) -> NarbuildError:
     status = exc.response.status_code if exc.response is not None else None
     server = _scrub(exc.server_message or _first(exc), token)
-    where = f"datasets/{repo_id}"
+    where = f"{kind.url_part}/{repo_id}"
     if status == 401 and not token:
         return NarbuildError(f"the Hub needs a write token to publish {where} "
                              "(401 Unauthorized, no token given)",
