@@ -7,9 +7,9 @@ leaves no process behind. :func:`run_pool` serves the catalog (:mod:`narbuild.tr
 :func:`trace_isolated` runs one spec (a registry id, a config.json, or a user's
 ``file.py:factory``, whose code then never runs in the caller's process). Workers are reused
 across models (imports cost seconds, a model costs ~0.5 s) and replaced every ``recycle_every``
-models. Importing this module imports no torch: the tracer is imported by the workers (forked
-from a parent that preloaded it, for the catalog), so a one-off isolated trace costs one import
-of torch, in the worker.
+models. Importing this module imports no torch; the tracer is imported before the first fork
+(by :func:`preload_libraries` for the catalog, by :func:`trace_isolated` for one spec), so a
+caller that never traces (a search of a model the workspace holds) never loads torch.
 """
 
 from __future__ import annotations
@@ -276,6 +276,8 @@ def trace_isolated(spec: str, options: TraceOptions | None = None) -> dict[str, 
     ``options``' time and memory limits; its graphs row, an error row when the model failed,
     hung, ran out of memory or ended the process. A spec that names nothing traceable raises
     the :class:`NarbuildError` the worker met."""
+    import narbuild.tracing.spec  # noqa: F401 - torch loads in this process, before the fork:
+    # a worker that imports torch itself runs 2-3x slower while its memory is being watched
     rows: list[dict] = []
     job = {"model_id": spec, "config_hash": None, "spec": spec}
     options = options or TraceOptions()
