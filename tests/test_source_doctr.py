@@ -1,5 +1,5 @@
-"""The doctr source: listing from docTR's default configs, lookup, a meta build without
-downloads, a trace, and the missing-package path."""
+"""The doctr source: listing from docTR's default configs, lookup, a meta build without downloads,
+a trace (the missing-package path: tests/test_sources.py, for every optional source)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from narbuild import Workspace, crawl, sources
-from narbuild.errors import NarbuildError, SourceUnavailableError
+from narbuild import sources
+from narbuild.errors import NarbuildError
 from narbuild.sources import doctr as source
 from narbuild.tracing.build import build
 from narbuild.tracing.ladder import trace_manifest_row
@@ -88,16 +88,6 @@ def test_trace_of_a_crnn():
     assert graph["fallback"] == "meta" and graph["num_nodes"] > 100
     assert graph["params"] == 2_077_855  # docTR's crnn_mobilenet_v3_small, French vocab
 
-
-def test_a_missing_package_is_a_one_line_error(tmp_path, monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a, **k: None if name == "doctr" else real(name, *a, **k))
-    with pytest.raises(SourceUnavailableError, match="narbuild\\[doctr\\]"):
-        sources.lookup("doctr:db_resnet50")
-    summary = crawl(Workspace(tmp_path / "ws", create=True), ["doctr", "torchvision"],
-                    include=["torchvision:resnet18"])
-    assert summary.missing == {"doctr": source.SOURCE.install_hint()}
 
 
 @pytest.mark.slow

@@ -1,17 +1,17 @@
 """The mmpretrain source: listing from the model index, lookup, a meta build, a trace, the two
-released configs that need help, and the missing-package path."""
+released configs that need help (the missing-package path: tests/test_sources.py, for every
+optional source)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from narbuild import Workspace, crawl, sources
-from narbuild.errors import NarbuildError, SourceUnavailableError
+from narbuild import sources
+from narbuild.errors import NarbuildError
 from narbuild.sources import mmpretrain as source
 from narbuild.tracing.build import build
 from narbuild.tracing.ladder import trace_manifest_row
@@ -81,16 +81,6 @@ def test_trace_of_a_cifar_resnet_matches_its_published_parameter_count(rows):
     assert json.loads(row["metadata"])["published_params"] == 11_170_000  # rounded to 0.01M
     assert json.loads(graph["outputs"]) == [[1, 10]]
 
-
-def test_a_missing_package_is_a_one_line_error(tmp_path, monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a, **k: None if name == "mmpretrain" else real(name, *a, **k))
-    with pytest.raises(SourceUnavailableError, match="narbuild\\[mmpretrain\\]"):
-        sources.lookup("mmpretrain:resnet50_8xb32_in1k")
-    summary = crawl(Workspace(tmp_path / "ws", create=True), ["mmpretrain", "torchvision"],
-                    include=["torchvision:resnet18"])
-    assert summary.missing == {"mmpretrain": source.SOURCE.install_hint()}
 
 
 @pytest.mark.slow

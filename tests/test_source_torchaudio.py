@@ -1,14 +1,14 @@
-"""The torchaudio source: listing, lookup, a meta build, a trace, and the missing-package path."""
+"""The torchaudio source: listing, lookup, a meta build, a trace (the missing-package path:
+tests/test_sources.py, for every optional source)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from narbuild import Workspace, crawl, sources
-from narbuild.errors import NarbuildError, SourceUnavailableError
+from narbuild import sources
+from narbuild.errors import NarbuildError
 from narbuild.sources import torchaudio as source
 from narbuild.tracing.build import build
 from narbuild.tracing.ladder import trace_manifest_row
@@ -57,16 +57,6 @@ def test_trace_of_conv_tasnet():
     assert graph["num_nodes"] > 50
     assert json.loads(graph["outputs"]) == [[1, 2, source.SAMPLE_RATE]]  # two separated sources
 
-
-def test_a_missing_package_is_a_one_line_error(tmp_path, monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a, **k: None if name == "torchaudio" else real(name, *a, **k))
-    with pytest.raises(SourceUnavailableError, match="narbuild\\[torchaudio\\]"):
-        sources.lookup("torchaudio:wav2vec2_base")
-    summary = crawl(Workspace(tmp_path / "ws", create=True), ["torchaudio", "torchvision"],
-                    include=["torchvision:resnet18"])
-    assert summary.missing == {"torchaudio": source.SOURCE.install_hint()}
 
 
 @pytest.mark.slow

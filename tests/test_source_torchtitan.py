@@ -1,15 +1,15 @@
 """The torchtitan source: listing of (model, flavor), lookup, a meta build with math-path
-attention, a trace, the excluded model, and the missing-package path."""
+attention, a trace, the excluded model (the missing-package path: tests/test_sources.py, for
+every optional source)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from narbuild import Workspace, crawl, sources
-from narbuild.errors import NarbuildError, SourceUnavailableError
+from narbuild import sources
+from narbuild.errors import NarbuildError
 from narbuild.sources import torchtitan as source
 from narbuild.tracing.build import build
 from narbuild.tracing.ladder import trace_manifest_row
@@ -64,16 +64,6 @@ def test_trace_of_the_gpt_oss_debug_model_with_its_attention_sinks():
     assert graph["fallback"] == "meta" and graph["num_nodes"] > 200
     assert "LogsumexpBackward0" in graph["nodes"]  # the sinks rescale by the log-sum-exp
 
-
-def test_a_missing_package_is_a_one_line_error(tmp_path, monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a, **k: None if name == "torchtitan" else real(name, *a, **k))
-    with pytest.raises(SourceUnavailableError, match="narbuild\\[torchtitan\\]"):
-        sources.lookup("torchtitan:llama3/8B")
-    summary = crawl(Workspace(tmp_path / "ws", create=True), ["torchtitan", "torchvision"],
-                    include=["torchvision:resnet18"])
-    assert summary.missing == {"torchtitan": source.SOURCE.install_hint()}
 
 
 @pytest.mark.slow

@@ -42,8 +42,10 @@ def test_a_missing_package_is_skipped_in_one_line(name, tmp_path, monkeypatch, c
     summary = crawl(ws, [name, "torchvision"], include=["torchvision:resnet18"])
     assert summary.missing == {name: source.install_hint()} and summary.per_source == {
         "torchvision": 1}
-    with pytest.raises(SourceUnavailableError, match=f"{source.package!r}, which is not installed"):
+    with pytest.raises(SourceUnavailableError, match=f"{source.package!r}, which is not installed"
+                       ) as missing:
         sources.lookup(f"{name}:anything")
+    assert source.install_hint() in str(missing.value)  # e.g. pip install 'narbuild[doctr]'
     with pytest.raises(SourceUnavailableError, match="no source can be crawled"):
         crawl(ws, [name])
     capsys.readouterr()
