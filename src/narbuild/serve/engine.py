@@ -66,15 +66,12 @@ class SearchEngine:
         from narbuild.tracing.workers import preload_libraries
 
         preload_libraries()
-        graphs = self.ws.table("graphs")
-        if graphs.exists():
-            ok = graphs.read(["model_id", "status"]).to_pylist()
-            known = next((r["model_id"] for r in ok if r["status"] == "ok"), None)
-            if known:
-                try:
-                    self.search(Query(model_id=known), method, 1, dataset)
-                except NarbuildError:  # not searchable yet: each query will say why
-                    pass
+        known = next(iter(self._graphs().rows), None)  # the graphs held for every query
+        if known:
+            try:
+                self.search(Query(model_id=known), method, 1, dataset)
+            except NarbuildError:  # not searchable yet: each query will say why
+                pass
 
     def close(self) -> None:
         """Remove the uploads folder."""
