@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import shutil
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +16,7 @@ from query_models import QUERIES
 import narbuild
 from narbuild import Workspace
 from narbuild.retrieval import VectorIndex
+from narbuild.retrieval.query import QueryGraph
 
 TESTED = ["resnet_deep_stage", "resnet_basic_shallow", "vit_narrow_shallow", "vit_patch32_tiny",
           "convnext_custom", "densenet_small", "vgg_short", "bert_small", "gpt2_small", "t5_small"]
@@ -180,3 +185,48 @@ def test_exact_ranking_matches_float32_brute_force():
         assert rows.tolist() == np.lexsort((np.arange(5000), -exact))[:10].tolist()
         np.testing.assert_allclose(scores, exact[rows], rtol=1e-5)
     assert index.search(vectors[3], 2)[1].tolist() == [3, 17]
+
+
+SMALL_NET = '''import time
+from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 4))
+
+
+def stalls():
+    time.sleep(60)
+'''
+
+
+def test_a_traced_query_loads_no_torch_in_the_searching_process(catalog, tmp_path):
+    """The worker imports the tracer; the search only reads its row (a torch type in the row
+    once made every cold search import torch twice, in the worker and again here)."""
+    net = tmp_path / "net.py"
+    net.write_text(SMALL_NET)
+    narbuild.search(f"{net}:build", workspace=catalog, k=1)  # the WL index is built (once)
+    net.write_text(f"# another file\n{SMALL_NET}")  # not in the query cache: traced again
+    code = ("import sys; from narbuild.retrieval.search import search; "
+            f"r = search('{net}:build', workspace='{catalog.root}', k=1); "
+            "print(r.query['origin'], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.stdout.split()[-2:] == ["traced", "False"], out.stderr
+
+
+def test_a_query_trace_runs_while_the_search_loads_and_can_be_cancelled(catalog, tmp_path):
+    net = tmp_path / "net.py"
+    net.write_text(SMALL_NET)
+    before = set(mp.active_children())
+    pending = QueryGraph(catalog, f"{net}:stalls")
+    assert len(set(mp.active_children()) - before) == 1  # the worker started at once
+    start = time.monotonic()
+    pending.cancel()
+    assert time.monotonic() - start < 5 and set(mp.active_children()) == before
+    with pytest.raises(narbuild.NarbuildError, match="cancelled"):
+        pending.result()
+    empty = Workspace(tmp_path / "empty", create=True)
+    with pytest.raises(narbuild.NarbuildError, match="no processed table"):
+        narbuild.search(f"{net}:stalls", workspace=empty)  # fails before the trace ends ...
+    assert set(mp.active_children()) == before  # ... and stops it

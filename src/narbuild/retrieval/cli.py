@@ -42,13 +42,18 @@ def search(ctx, query: str, k: int, dataset: str, method: str, checkpoint: str |
       timm:convnext_tiny | transformers:llama | path/to/config.json |
       hf:ORG/NAME (needs the Hub) | path/to/file.py:factory (uses example_inputs() if defined)
     """
+    from narbuild.retrieval.query import QueryGraph
+    from narbuild.tracing.workers import TraceOptions
+
+    ws = ctx.workspace()
+    # a query that needs a trace starts it now: the worker imports torch while this process
+    # imports the search and reads its indexes
+    pending = QueryGraph(ws, query, TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit))
     from narbuild.retrieval.search import search as run
-    from narbuild.tracing import TraceOptions
 
     quiet = ctx.quiet or ctx.as_json or as_json
-    result = run(query, k=k, dataset=dataset, workspace=ctx.workspace(), method=method,
+    result = run(pending, k=k, dataset=dataset, workspace=ws, method=method,
                  checkpoint=checkpoint,
-                 limits=TraceOptions(timeout_s=timeout, memory_limit_mb=memory_limit),
                  on_progress=None if quiet else lambda line: click.echo(line, err=True))
     if as_json or ctx.as_json:
         click.echo(json.dumps([vars(hit) for hit in result.hits], indent=2))

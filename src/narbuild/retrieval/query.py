@@ -26,39 +26,54 @@ _GRAPH_FIELDS = ("model_id", "nodes", "edge_src", "edge_dst", "flops", "params",
 _LIBRARIES = ("torch", "torchvision", "timm", "transformers")
 
 
-def query_graph(ws: Workspace, spec: str, limits: Any = None,
-                graphs: WorkspaceGraphs | None = None) -> tuple[dict[str, Any], str]:
-    """The traced graph of ``spec`` and where it came from (``workspace``, ``cache`` or
-    ``traced``: in an isolated worker under ``limits``, a :class:`TraceOptions`); a failed
-    trace raises a one-line error. ``graphs``: the workspace's graphs held in memory (a
-    server's), else the table is read."""
-    known = graphs.get(spec) if graphs is not None else _workspace_graph(ws, spec)
-    if known is not None:
-        return known, "workspace"
-    path = ws.root / "cache" / "queries" / f"{_spec_key(spec)}.json"
+class QueryGraph:
+    """The traced graph of a spec query: found at once (the workspace's, or the query cache's),
+    or traced in an isolated worker under ``limits`` (a :class:`TraceOptions`) that starts now
+    and is collected by :meth:`result`, so the caller can load its indexes meanwhile.
+    ``graphs``: the workspace's graphs held in memory (a server's), else the table is read."""
+
+    def __init__(self, ws: Workspace, spec: str, limits: Any = None,
+                 graphs: WorkspaceGraphs | None = None) -> None:
+        self.ws, self.spec = ws, spec
+        self._found: tuple[dict[str, Any], str] | None = None
+        self._pending = None
+        known = graphs.get(spec) if graphs is not None else _workspace_graph(ws, spec)
+        self._cache = ws.root / "cache" / "queries" / f"{_spec_key(spec)}.json"
+        if known is not None:
+            self._found = known, "workspace"
+        elif (cached := _cached_graph(self._cache)) is not None:
+            self._found = cached, "cache"
+        else:
+            from narbuild.tracing.workers import PendingTrace
+
+            self._pending = PendingTrace(spec, limits)
+
+    def result(self) -> tuple[dict[str, Any], str]:
+        """The graph and where it came from; a failed trace raises a one-line error."""
+        if self._found is None:
+            self._found = _ok_graph(self._pending.result()), "traced"
+            try:
+                self._cache.parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(self._cache, json.dumps(self._found[0]))
+            except OSError:  # a read-only workspace: search works, the next one traces again
+                pass
+        return self._found
+
+    def cancel(self) -> None:
+        """Stop a trace still running (the caller failed before it needed the graph)."""
+        if self._pending is not None and self._found is None:
+            self._pending.cancel()
+
+
+def _cached_graph(path: Path) -> dict[str, Any] | None:
     if path.is_file():
         try:
             graph = json.loads(path.read_text())
             if isinstance(graph, dict) and set(_GRAPH_FIELDS) <= set(graph):
-                return graph, "cache"
+                return graph
         except (OSError, ValueError):  # a torn or foreign file: trace again, overwrite it
             pass
-    graph = trace_query(spec, limits)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, json.dumps(graph))
-    except OSError:  # a read-only workspace: search works, the next one traces again
-        pass
-    return graph, "traced"
-
-
-def trace_query(spec: str, limits: Any = None) -> dict[str, Any]:
-    """Trace a spec with the dataset's tracer, in an isolated worker process under ``limits``
-    (a :class:`narbuild.tracing.TraceOptions`; the trace defaults when None): the graph fields
-    of its graphs row."""
-    from narbuild.tracing import trace_isolated
-
-    return _ok_graph(trace_isolated(spec, limits))
+    return None
 
 
 def module_graph(module: Any, example_inputs: Any = None) -> dict[str, Any]:

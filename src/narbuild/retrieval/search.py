@@ -23,7 +23,7 @@ from narbuild.encoder.wl import WL_METHODS, fusion_weight
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import dataset_names
 from narbuild.retrieval.index import VectorIndex, best
-from narbuild.retrieval.query import WorkspaceGraphs, module_graph, query_graph
+from narbuild.retrieval.query import QueryGraph, WorkspaceGraphs, module_graph
 from narbuild.retrieval.wl_index import WLIndex, load_wl_index
 from narbuild.tracing.workers import TraceOptions
 from narbuild.workspace import Workspace, default_root
@@ -105,7 +105,8 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
 
     ``query`` is an ``nn.Module`` (traced with ``example_inputs``, or inputs inferred as
     ``narbuild trace --model`` does) or a spec string: a registry id (``timm:convnext_tiny``), a
-    Hugging Face ``config.json`` path, ``hf:ORG/NAME`` (needs the Hub) or ``file.py:factory``.
+    Hugging Face ``config.json`` path, ``hf:ORG/NAME`` (needs the Hub) or ``file.py:factory``;
+    or a :class:`~narbuild.retrieval.query.QueryGraph` of such a spec, already started.
     ``dataset`` is ``real``, ``nas`` or ``all``. ``method`` is ``wl-fam`` (the default, best
     on every benchmark-v2 protocol: WL colour presence weighted by an idf over the catalog's
     families; presence is blind to depth, so equal cosines are ordered by ``wl``'s), ``wl`` (WL
@@ -134,7 +135,6 @@ class Searcher:
         self.dataset, self.method, self.checkpoint = dataset, method, checkpoint
         self.on_progress = on_progress
         self._datasets: list[_Dataset] | None = None
-        self._opened = False
         self.graphs: WorkspaceGraphs | None = None
         """The workspace's graphs in memory, once :meth:`hold_graphs` was called."""
 
@@ -149,20 +149,20 @@ class Searcher:
         if k < 1:
             raise NarbuildError(f"k must be at least 1, got {k}", "ask for -k 10, say")
         clock = _Clock()
-        if self._datasets is None:
-            self._datasets = [_load_dataset(self.ws, name, self.method)
-                              for name in dataset_names(self.dataset)]
-        datasets = self._datasets
+        pending = (query if isinstance(query, QueryGraph)
+                   else QueryGraph(self.ws, query, limits, self.graphs) if isinstance(query, str)
+                   else None)  # a trace starts now and runs while the indexes load
+        try:
+            self._open_datasets(build=False)
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
         clock.lap("index")
-        if isinstance(query, str):
-            graph, origin = query_graph(self.ws, query, limits, self.graphs)
-        else:
-            graph, origin = module_graph(query, example_inputs), "traced"
+        graph, origin = (pending.result() if pending is not None
+                         else (module_graph(query, example_inputs), "traced"))
         clock.lap("trace")
-        if not self._opened:  # WL: opened once a query is known to trace (a first build is slow)
-            for ds in datasets:
-                _open(self.ws, ds, self.method, self.on_progress)
-            self._opened = True
+        datasets = self._open_datasets(build=True)
         clock.lap("index")
         hits: list[tuple[float, int, _Dataset, dict[str, Any]]] = []
         summary: dict[str, Any] = {}
@@ -180,6 +180,16 @@ class Searcher:
         clock.lap("annotate")
         result.seconds, result.records = clock.laps, records
         return result
+
+    def _open_datasets(self, build: bool) -> list[_Dataset]:
+        """The datasets searched, with their indexes open; with ``build`` False, only the
+        indexes already cached (a slow first build waits until the query is known to trace)."""
+        if self._datasets is None:
+            self._datasets = [_load_dataset(self.ws, name, self.method)
+                              for name in dataset_names(self.dataset)]
+        for ds in self._datasets:
+            _open(self.ws, ds, self.method, self.on_progress, build)
+        return self._datasets
 
     def _rank(self, record: dict[str, Any], ds: _Dataset, k: int,
               clock: _Clock) -> list[tuple[float, int]]:
@@ -200,15 +210,17 @@ class Searcher:
 
 
 def _open(ws: Workspace, ds: _Dataset, method: str,
-          on_progress: Callable[[str], None] | None) -> None:
-    """The dataset's WL index (a WL method) or the WL side of a fused one."""
+          on_progress: Callable[[str], None] | None, build: bool = True) -> None:
+    """The dataset's WL indexes (a WL method) or the WL side of a fused one, those not open
+    yet; with ``build`` False only those the cache holds."""
     if ds.index is None:
-        ds.index = load_wl_index(ws, ds.name, method, on_build=on_progress)
-        ds.encoder_id = _wl_name(method, ds.index)
-        if method == "wl-fam":
-            ds.tiebreak = load_wl_index(ws, ds.name, "wl", on_build=on_progress)
-    if ds.fused:
-        _open_fused(ws, ds, on_progress)
+        ds.index = load_wl_index(ws, ds.name, method, on_progress, build)
+        if ds.index is not None:
+            ds.encoder_id = _wl_name(method, ds.index)
+    if method == "wl-fam" and ds.tiebreak is None:
+        ds.tiebreak = load_wl_index(ws, ds.name, "wl", on_progress, build)
+    if ds.fused and ds.wl is None:
+        _open_fused(ws, ds, on_progress, build)
 
 
 def _weights(ds: _Dataset) -> str:
@@ -240,15 +252,18 @@ def _wl_name(method: str, index: WLIndex) -> str:
             else f"wl-fam ({index.rounds} rounds, idf over the families)")
 
 
-def _open_fused(ws: Workspace, ds: _Dataset, on_progress: Callable[[str], None] | None) -> None:
+def _open_fused(ws: Workspace, ds: _Dataset, on_progress: Callable[[str], None] | None,
+                build: bool) -> None:
     """The WL side of a fused method, its rows lined up with the embeddings'."""
-    ds.wl = load_wl_index(ws, ds.name, ds.fused, on_build=on_progress)
-    position = {record_id: i for i, record_id in enumerate(ds.wl.ids)}
+    wl = load_wl_index(ws, ds.name, ds.fused, on_progress, build)
+    if wl is None:
+        return
+    position = {record_id: i for i, record_id in enumerate(wl.ids)}
     missing = [r for r in ds.index.ids if r not in position]
     if missing:
         raise NarbuildError(f"record {missing[0]} has an embedding but no processed row",
                             "re-run `narbuild embed` after `narbuild preprocess`")
-    ds.wl_rows = np.array([position[r] for r in ds.index.ids], dtype=np.int64)
+    ds.wl, ds.wl_rows = wl, np.array([position[r] for r in ds.index.ids], dtype=np.int64)
 
 
 def _embedding_index(ws: Workspace, name: str, method: str) -> tuple[VectorIndex, str]:

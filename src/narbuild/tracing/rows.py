@@ -42,4 +42,4 @@ def graphs_row(model_id: str, config_hash: str | None, result: TraceResult | Non
 def _torch_version() -> str:
     import torch  # imported here: the caller of an isolated trace need not load torch
 
-    return torch.__version__
+    return str(torch.__version__)  # a TorchVersion would import torch where the row is unpickled

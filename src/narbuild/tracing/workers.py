@@ -7,9 +7,9 @@ leaves no process behind. :func:`run_pool` serves the catalog (:mod:`narbuild.tr
 :func:`trace_isolated` runs one spec (a registry id, a config.json, or a user's
 ``file.py:factory``, whose code then never runs in the caller's process). Workers are reused
 across models (imports cost seconds, a model costs ~0.5 s) and replaced every ``recycle_every``
-models. Importing this module imports no torch; the tracer is imported before the first fork
-(by :func:`preload_libraries` for the catalog, by :func:`trace_isolated` for one spec), so a
-caller that never traces (a search of a model the workspace holds) never loads torch.
+models. Importing this module imports no torch. The catalog imports the tracer before the
+first fork (:func:`preload_libraries`); a one-spec worker imports it itself, so its caller never
+loads torch and can work while the worker starts (:class:`PendingTrace`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import resource
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -276,37 +277,76 @@ def trace_isolated(spec: str, options: TraceOptions | None = None) -> dict[str, 
     ``options``' time and memory limits; its graphs row, an error row when the model failed,
     hung, ran out of memory or ended the process. A spec that names nothing traceable raises
     the :class:`NarbuildError` the worker met."""
-    import narbuild.tracing.spec  # noqa: F401 - torch loads in this process, before the fork:
-    # a worker that imports torch itself runs 2-3x slower while its memory is being watched
-    rows: list[dict] = []
-    job = {"model_id": spec, "config_hash": None, "spec": spec}
-    options = options or TraceOptions()
-    single = TraceOptions(workers=1, timeout_s=options.timeout_s,
-                          memory_limit_mb=options.memory_limit_mb, memory_check_s=0.2)
-    run_pool([job], single, rows.append, TraceSummary(), catalog=False)
-    row = rows[0]
-    if "narbuild_error" in row:
-        raise NarbuildError(*row["narbuild_error"])
-    return row
+    return PendingTrace(spec, options).result()
+
+
+class PendingTrace:
+    """:func:`trace_isolated`, started now and collected later: the worker forks at once and a
+    thread enforces its limits, so the caller works meanwhile (a cold ``narbuild search``
+    imports its libraries and reads its indexes while the worker imports torch)."""
+
+    def __init__(self, spec: str, options: TraceOptions | None = None) -> None:
+        options = options or TraceOptions()
+        single = TraceOptions(workers=1, timeout_s=options.timeout_s,
+                              memory_limit_mb=options.memory_limit_mb, memory_check_s=0.2)
+        self._rows: list[dict] = []
+        self._failed: BaseException | None = None
+        self._cancel = threading.Event()
+        worker = _Worker(_context(), catalog=False)  # forked in the caller's thread
+        job = {"model_id": spec, "config_hash": None, "spec": spec}
+        self._thread = threading.Thread(target=self._run, args=(job, single, worker),
+                                        name=f"trace {spec}", daemon=True)
+        self._thread.start()
+
+    def _run(self, job: dict, options: TraceOptions, worker: _Worker) -> None:
+        try:
+            run_pool([job], options, self._rows.append, TraceSummary(), catalog=False,
+                     started=[worker], cancel=self._cancel)
+        except BaseException as exc:  # noqa: BLE001 - raised again in result()
+            self._failed = exc
+
+    def result(self) -> dict[str, Any]:
+        """The graphs row, once the worker is done (see :func:`trace_isolated`)."""
+        while self._thread.is_alive():
+            self._thread.join(0.1)  # short joins: Ctrl-C still reaches the caller
+        if self._failed is not None:
+            raise self._failed
+        if not self._rows:
+            raise NarbuildError("the trace was cancelled", "search again")
+        row = self._rows[0]
+        if "narbuild_error" in row:
+            raise NarbuildError(*row["narbuild_error"])
+        return row
+
+    def cancel(self) -> None:
+        """Stop the worker (the caller no longer needs the graph)."""
+        self._cancel.set()
+        self._thread.join()
+
+
+def _context():
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
 def run_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], None],
-             summary: TraceSummary, catalog: bool = True) -> None:
+             summary: TraceSummary, catalog: bool = True, started: list[_Worker] | None = None,
+             cancel: threading.Event | None = None) -> None:
     """Trace ``todo`` (manifest rows, or spec jobs) in ``options.workers`` workers; each
-    result, or the error row of a worker that failed, goes to ``record``."""
+    result, or the error row of a worker that failed, goes to ``record``. ``started``: workers
+    already forked; ``cancel``: set to stop, killing the workers."""
     if not todo:
         return
     if catalog:
         preload_libraries()
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    ctx = _context()
     queue = list(reversed(todo))
-    workers = [_Worker(ctx, catalog) for _ in range(min(options.workers, len(todo)))]
+    workers = started or [_Worker(ctx, catalog) for _ in range(min(options.workers, len(todo)))]
     try:
         for w in workers:
             w.send(queue.pop())
         busy = list(workers)
-        while busy:
-            ready = wait([w.conn for w in busy], timeout=0.25)
+        while busy and not (cancel and cancel.is_set()):
+            ready = wait([w.conn for w in busy], timeout=0.1 if cancel else 0.25)
             for w in list(busy):
                 replacement = _poll(w, w.conn in ready, options, record, summary, ctx, queue)
                 if replacement is not w or w.row is None:
@@ -317,7 +357,7 @@ def run_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], N
                         busy.append(replacement)
     finally:
         for w in workers:
-            w.stop()
+            w.kill() if cancel and cancel.is_set() else w.stop()
 
 
 def _poll(w: _Worker, ready: bool, options: TraceOptions, record, summary, ctx,
@@ -360,6 +400,9 @@ def _poll(w: _Worker, ready: bool, options: TraceOptions, record, summary, ctx,
     kind = "TraceLimit" if "limit" in failure or "timed out" in failure else "WorkerExit"
     record(graphs_row(row["model_id"], row["config_hash"], error=f"{kind}: {failure}",
                       seconds=time.monotonic() - w.started))
+    if not queue:  # nothing left to trace: no fresh worker to fork (and stop again)
+        w.row = None
+        return w
     return _Worker(ctx, w.catalog)
 
 
