@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+import narbuild
 from narbuild import Workspace
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.data import load_records, motif_graphs, raw_graphs
@@ -140,6 +142,25 @@ def test_embed_cli_bundled_writes_one_row_per_record(workspace, run_cli):
                for r in rows)
     run_cli(["-w", str(workspace.root), "-q", "embed", "--dataset", "real"])
     assert workspace.table("embeddings").read().num_rows == len(rows)  # replaced, not added
+
+
+def test_embeddings_are_stored_per_dataset_and_an_old_workspace_moves(workspace, run_cli,
+                                                                      tmp_path):
+    """A search of one dataset reads only its vectors; a workspace embedded before (all
+    vectors in one folder) still searches, and its next embed moves them."""
+    ws = Workspace(shutil.copytree(workspace.root, tmp_path / "ws"))
+    assert run_cli(["-w", str(ws.root), "-q", "embed"])[0] == 0
+    table = ws.table("embeddings")
+    every = table.read()
+    for name in ("real", "nas"):
+        assert set(table.read(subdir=name)["dataset"].to_pylist()) == {name}
+    shutil.rmtree(table.path)
+    table.append(every)  # the old layout: one part holding both datasets
+    assert narbuild.search("timm:resnet18", workspace=ws, method="nar", k=1).hits
+    assert run_cli(["-w", str(ws.root), "-q", "embed", "--dataset", "real"])[0] == 0
+    assert not list(table.path.glob("*.parquet")) and table.read().num_rows == every.num_rows
+    for name in ("real", "nas"):
+        assert set(table.read(subdir=name)["dataset"].to_pylist()) == {name}
 
 
 def test_embed_train_saves_a_checkpoint_that_reproduces_its_vectors(workspace, run_cli,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from narbuild._version import __version__
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
@@ -17,7 +18,7 @@ from narbuild.encoder.data import Inputs, Records, load_datasets
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import dataset_names
-from narbuild.workspace import Workspace
+from narbuild.workspace import Table, Workspace
 
 TRAINABLE = ("nar", "gcn", "gat", "vae")
 
@@ -97,4 +98,19 @@ def _write(ws: Workspace, records: Records, dataset: str, method: str, encoder_i
              "dim": int(vectors.shape[1]), "vector": vec.tolist(),
              "narbuild_version": __version__, "embedded_at": now}
             for rid, mid, vec in zip(records.record_ids, model_ids, vectors.astype(np.float32))]
-    ws.table("embeddings").upsert(rows)
+    table = ws.table("embeddings")
+    _move_to_dataset_folders(table)
+    table.append(rows, subdir=dataset)
+    table.compact(dataset)
+
+
+def _move_to_dataset_folders(table: Table) -> None:
+    """Embeddings written before they were stored per dataset (all in the table's folder) move
+    to their dataset's folder, so that a search of one dataset reads only its own vectors."""
+    legacy = sorted(table.path.glob("*.parquet"))
+    if not legacy:
+        return
+    rows = table.read()
+    for name in sorted(set(rows["dataset"].to_pylist())):
+        table.replace(rows.filter(pc.equal(rows["dataset"], name)), subdir=name)
+    table.replace_files([])  # the old parts go, under the tables lock

@@ -272,7 +272,10 @@ def _embedding_index(ws: Workspace, name: str, method: str) -> tuple[VectorIndex
     if not table.exists():
         raise NarbuildError(f"the workspace {ws.root} has no embeddings",
                             "run `narbuild embed` first, or search with --method wl")
-    rows = table.read(["record_id", "dataset", "method", "encoder_id", "vector"])
+    # each dataset's vectors are in its own folder; a workspace embedded before that holds
+    # them all in one, filtered here
+    rows = table.read(["record_id", "dataset", "method", "encoder_id", "vector"],
+                      subdir=name if table.parts(name) else "")
     rows = rows.filter(pc.and_(pc.equal(rows["dataset"], name), pc.equal(rows["method"], method)))
     if not rows.num_rows:
         raise NarbuildError(f"the workspace has no {method} embeddings of the {name} set",
