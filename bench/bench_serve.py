@@ -7,8 +7,10 @@ Measures, on the workspace WS (the whole catalogue for the published figures):
 - a new ViT-B/16-sized ``.py`` file (each run a file never seen, so it is traced), end to end
   through the engine the page calls (the upload is a file the page hands the engine);
 - 20 concurrent GET /api/search queries from a loopback client (p95, all answered?);
-- the cold CLI, ``narbuild search FILE.py:build`` in a new process, against its floor,
-  ``python -c "import torch"``, in the same run.
+- the cold CLI, ``narbuild search FILE.py:build`` in a new process, for a ViT-B/16 file
+  built on timm and one in plain torch.nn, each against its floor (what importing the file's
+  own libraries costs: ``import timm.models.vision_transformer``, ``import torch``), in the
+  same run, alternating.
 """
 
 from __future__ import annotations
@@ -37,8 +39,62 @@ def build():
     return VisionTransformer(img_size=224, patch_size=16, embed_dim=768, depth={depth},
                              num_heads=12, mlp_ratio=4.0, class_token=True)
 '''
+VIT_B_TORCH = '''# {tag}
+import torch
+from torch import nn
+
+
+class ViT(nn.Module):
+    """ViT-B/16 in plain torch.nn: 16x16 patches, pre-norm blocks of width 768."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 768, 16, 16)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 768))
+        self.pos = nn.Parameter(torch.zeros(1, 197, 768))
+        block = nn.TransformerEncoderLayer(768, 12, 3072, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(768)
+        self.head = nn.Linear(768, 1000)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+def build():
+    return ViT(depth={depth})
+'''
+FILES = {"timm_file": (VIT_B, "import timm.models.vision_transformer"),
+         "torch_file": (VIT_B_TORCH, "import torch")}
+"""The cold CLI's two files, each with its floor: what importing the file's own libraries costs
+(timm pulls in torchvision and torch._dynamo; plain torch.nn needs torch alone)."""
 IDS = ["timm:resnet50", "timm:vit_base_patch16_224", "torchvision:densenet121",
        "transformers:bert/Model", "timm:convnext_tiny"]
+
+
+def cold_cli(workdir: str, folder: Path, runs: int = 5) -> dict:
+    """``narbuild search FILE.py:build`` in a new process (a new file each time, so traced),
+    alternating with its floor and with ``import torch``."""
+    times: dict[str, list[float]] = {}
+    for i in range(runs):
+        for name, (text, floor) in FILES.items():
+            path = folder / f"cold_{name}_{i}.py"
+            path.write_text(text.format(tag=uuid.uuid4().hex, depth=9))
+            times.setdefault(f"cold_cli_{name}", []).append(timed(lambda p=path: subprocess.run(
+                [str(Path(sys.executable).parent / "narbuild"), "-w", workdir, "search",
+                 f"{p}:build", "--json"], check=True, capture_output=True)))
+            times.setdefault(f"floor_{name}", []).append(timed(lambda f=floor: subprocess.run(
+                [sys.executable, "-c", f], check=True)))
+    out = {name: stats(t) for name, t in times.items()}
+    for name in FILES:
+        cold = statistics.median(times[f"cold_cli_{name}"])
+        out[f"cold_over_floor_{name}"] = round(cold / statistics.median(times[f"floor_{name}"]), 2)
+    out["cold_over_import_torch_timm_file"] = round(
+        statistics.median(times["cold_cli_timm_file"]) / statistics.median(times["floor_torch_file"]), 2)
+    return out
 
 
 def serve(engine: SearchEngine) -> tuple[str, object]:
@@ -112,18 +168,7 @@ def main() -> None:
     result["new_vit_b_file_engine"] = {**stats(runs), "seconds_of_last": found.seconds,
                                        "top_hit": found.hits[0].model_id}
     server.should_exit = True
-    cold, floor = [], []
-    for i in range(3):
-        path = folder / f"cold_{i}.py"
-        path.write_text(VIT_B.format(tag=uuid.uuid4().hex, depth=9))
-        cold.append(timed(lambda p=path: subprocess.run(
-            [str(Path(sys.executable).parent / "narbuild"), "-w", args.workdir, "search",
-             f"{p}:build", "--json"], check=True, capture_output=True)))
-        floor.append(timed(lambda: subprocess.run([sys.executable, "-c", "import torch"],
-                                                  check=True)))
-    result["cold_cli_new_file"] = stats(cold)
-    result["import_torch_floor"] = stats(floor)
-    result["cold_over_floor"] = round(statistics.median(cold) / statistics.median(floor), 2)
+    result.update(cold_cli(args.workdir, folder))
     engine.close()
     print(result)
     if args.out:
