@@ -10,11 +10,11 @@ split; write the dataset's part of ``processed``, replacing the previous one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from narbuild import schemas
+from narbuild import pool, schemas
 from narbuild._version import __version__
-from narbuild.errors import NarbuildError
+from narbuild.errors import NarbuildError, one_line
 from narbuild.preprocess.encode import graph_hash
 from narbuild.preprocess.labels import coarse_label, fine_label
 from narbuild.preprocess.motifs import DEFAULT_STEPS, check_splitter, split_graph
@@ -245,21 +245,42 @@ def _preprocess_dataset(ws: Workspace, dataset: str, steps: int, splitter: str, 
 
 def _run(tasks: list[tuple], names: list[str], workers: int,
          on_graph: Callable[[], None] | None) -> list[dict[str, Any]]:
+    """Every task's processed graph, in task order; in the worker pool when there are many."""
     results: list[dict[str, Any] | None] = [None] * len(tasks)
+
+    def record(done: list[tuple[int, dict[str, Any]]] | str) -> None:
+        if isinstance(done, str):
+            raise NarbuildError(f"preprocessing a graph failed: {done}",
+                                "report it, with the graph's model id")
+        for k, res in done:
+            results[k] = res
+            if on_graph:
+                on_graph()
+
     if workers <= 1 or len(tasks) < 8:
         _init_worker(names)
-        for task in tasks:
-            k, res = _process_task(task)
-            results[k] = res
-            if on_graph:
-                on_graph()
-        return results  # type: ignore[return-value]
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(names,)) as pool:
-        for k, res in pool.map(_process_task, tasks, chunksize=4):
-            results[k] = res
-            if on_graph:
-                on_graph()
+        record(_process_chunk(tasks))
+    else:
+        chunks = [tasks[i:i + _CHUNK] for i in range(0, len(tasks), _CHUNK)]
+        task = pool.Task(_process_chunk, _chunk_failed,
+                         setup=functools.partial(_init_worker, names))
+        pool.run_pool(chunks, task, pool.Limits(workers=workers), record)
     return results  # type: ignore[return-value]
+
+
+_CHUNK = 16
+"""Graphs a worker processes per round trip."""
+
+
+def _process_chunk(chunk: list[tuple]) -> list[tuple[int, dict[str, Any]]] | str:
+    try:
+        return [_process_task(task) for task in chunk]
+    except Exception as exc:  # noqa: BLE001 - the parent raises it as one line
+        return one_line(exc)
+
+
+def _chunk_failed(chunk: list[tuple], reason: str, seconds: float) -> str:
+    return reason
 
 
 def _collapse(dataset: str, reps: list[list[int]], results: list[dict[str, Any]],

@@ -31,7 +31,7 @@ from narbuild.tracing.shards import (
     shard_dir,
     shard_of,
 )
-from narbuild.tracing.workers import TraceOptions, TraceSummary, run_pool
+from narbuild.tracing.workers import TraceOptions, TraceSummary, run_trace_pool
 from narbuild.workspace import Table, Workspace, write_text_atomic
 
 __all__ = ["TraceOptions", "TraceSummary", "error_kind", "plan", "shard_of", "trace_catalog"]
@@ -139,7 +139,7 @@ def _trace_catalog(workspace: Workspace, options: TraceOptions, model_ids: Itera
             if "twin" not in row:
                 summary.cached += 1
                 record(row)
-        run_pool(todo, options, record, summary)
+        run_trace_pool(todo, options, record, summary)
         for row in copies:  # twins traced in this run
             if "twin" in row:
                 summary.cached += 1

@@ -1,32 +1,28 @@
-"""Isolated worker processes: the one runner for every model build and every piece of user code.
+"""The trace's jobs in the isolated worker pool (:mod:`narbuild.pool`).
 
-Each model runs in a worker process with a time and a memory limit; a crash, hang,
-out-of-memory or exit of the model's code becomes an error row that says what happened, and a
-fresh worker takes over. Workers die with their parent (a parent-death signal), so a killed run
-leaves no process behind. :func:`run_pool` serves the catalog (:mod:`narbuild.tracing.runner`);
+Each model is built and traced in a worker process with a time and a memory limit; a crash,
+hang, out-of-memory or exit of the model's code becomes an error row that says what happened.
+:func:`run_trace_pool` serves the catalog (:mod:`narbuild.tracing.runner`);
 :func:`trace_isolated` runs one spec (a registry id, a config.json, or a user's
 ``file.py:factory``, whose code then never runs in the caller's process). Workers are reused
-across models (imports cost seconds, a model costs ~0.5 s) and replaced every ``recycle_every``
-models. Importing this module imports no torch. The catalog imports the tracer before the
-first fork (:func:`preload_libraries`); a one-spec worker imports it itself, so its caller never
-loads torch and can work while the worker starts (:class:`PendingTrace`).
+across models (imports cost seconds, a model costs ~0.5 s). Importing this module imports no
+torch. The catalog imports the tracer before the first fork (:func:`preload_libraries`); a
+one-spec worker imports it itself, so its caller never loads torch and can work while the
+worker starts (:class:`PendingTrace`).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import functools
 import os
 import resource
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from narbuild import pool
 from narbuild.errors import NarbuildError, one_line
-from narbuild.processes import die_with_parent
 from narbuild.tracing.rows import graphs_row
 from narbuild.tracing.shards import TraceCounts
 
@@ -76,18 +72,10 @@ class TraceSummary(TraceCounts):
         return out
 
 
-def _worker_main(conn: Connection, parent_pid: int, catalog: bool) -> None:
-    """Worker loop: receive jobs, send graphs rows, until told to stop (None).
-
-    A job is a manifest row, or ``{"model_id", "spec"}`` for :func:`trace_isolated`."""
-    _die_with_parent(parent_pid)
-    _drop_inherited_locks()
-    import faulthandler
-
-    faulthandler.disable()  # a model's crash is an error row, not a stack dump on stderr
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    # libraries print (transformers' docstring checks): stdout is the user's, so a catalog
-    # run drops it; one model's prints (a user's factory) go to stderr
+def _setup_worker(catalog: bool) -> None:
+    """A trace worker's start: libraries print (transformers' docstring checks), and stdout is
+    the user's, so a catalog run drops it and one model's prints (a user's factory) go to
+    stderr; one thread; torch's own meta kernels."""
     _redirect_stdout(os.devnull if catalog else None)
     import torch
 
@@ -97,15 +85,19 @@ def _worker_main(conn: Connection, parent_pid: int, catalog: bool) -> None:
     pin_native_meta_kernels()
     if catalog:
         _quiet_libraries()
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
-        result = _run_job(job)
-        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        conn.send(result)
-        if resident_mb(os.getpid()) > TRIM_ABOVE_MB:
-            _release_memory()
+
+
+def _trace_job(job: dict) -> dict:
+    result = _run_job(job)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
+
+
+def _failed_row(job: dict, reason: str, seconds: float) -> dict:
+    """The error row of a model whose worker crashed, hung or went over its memory."""
+    kind = "TraceLimit" if "limit" in reason or "timed out" in reason else "WorkerExit"
+    return graphs_row(job["model_id"], job.get("config_hash"), error=f"{kind}: {reason}",
+                      seconds=seconds)
 
 
 def _run_job(job: dict) -> dict:
@@ -128,67 +120,6 @@ def _run_job(job: dict) -> dict:
         reason = one_line(exc)
     return graphs_row(job["model_id"], job.get("config_hash"), error=reason,
                       seconds=time.perf_counter() - start)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Die with the parent (a SIGKILL'd trace leaves no worker waiting on a dead pipe); exit at
-    once if the parent is already gone."""
-    die_with_parent()
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _drop_inherited_locks() -> None:
-    """Close the workspace lock files a forked worker inherited (the parent keeps the locks)."""
-    from narbuild.workspace import _HELD
-
-    for fd, _ in list(_HELD.values()):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    _HELD.clear()
-
-
-TRIM_ABOVE_MB = 1536.0
-"""A worker resident in more than this after a model hands its freed heap back."""
-
-
-def _release_memory() -> None:
-    """Collect garbage and return freed heap pages (glibc keeps them otherwise), so the next
-    model starts from a low resident size."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def private_mb(pid: int) -> float:
-    """Memory a process holds on its own, in MiB: its private pages. A forked worker shares the
-    parent's pages (torch, transformers and timm, imported once) until it writes to them; those
-    are not its cost. Resident memory where /proc has no smaps_rollup."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            return sum(int(line.split()[1]) for line in fh
-                       if line.startswith(("Private_Clean:", "Private_Dirty:"))) / 1024
-    except (OSError, ValueError):
-        return resident_mb(pid)
-
-
-def resident_mb(pid: int) -> float:
-    """Resident memory of a process in MiB, shared pages included (0 where /proc cannot tell)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def _redirect_stdout(path: str | None) -> None:
@@ -238,38 +169,27 @@ def preload_libraries() -> None:
     gc.freeze()
 
 
-class _Worker:
-    def __init__(self, ctx, catalog: bool = True) -> None:
-        self.conn, child = ctx.Pipe()
-        self.catalog = catalog
-        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), catalog),
-                                daemon=True)
-        self.proc.start()
-        child.close()
-        self.row: dict | None = None
-        self.started = self.checked = 0.0
-        self.served = 0
+CATALOG = pool.Task(_trace_job, _failed_row, preload=preload_libraries,
+                    setup=functools.partial(_setup_worker, True))
+ONE_SPEC = pool.Task(_trace_job, _failed_row, setup=functools.partial(_setup_worker, False))
 
-    def send(self, row: dict) -> None:
-        self.row, self.started = row, time.monotonic()
-        self.conn.send(row)
 
-    def private_mb(self) -> float:
-        return private_mb(self.proc.pid)
+def run_trace_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], None],
+                   summary: TraceSummary) -> None:
+    """Trace ``todo`` (manifest rows) in ``options.workers`` workers; each graphs row, an error
+    row for a worker that failed, goes to ``record``."""
+    stats = pool.PoolStats()
+    try:
+        pool.run_pool(todo, CATALOG, _limits(options), record, stats)
+    finally:
+        summary.traced += stats.done
+        summary.peak_worker_private_mb = max(summary.peak_worker_private_mb,
+                                             stats.peak_private_mb)
 
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(timeout=5)
-        self.conn.close()
 
-    def stop(self) -> None:
-        try:
-            self.conn.send(None)
-            self.proc.join(timeout=5)
-        except (BrokenPipeError, OSError):
-            pass
-        self.kill()
+def _limits(options: TraceOptions, memory_check_s: float | None = None) -> pool.Limits:
+    return pool.Limits(options.workers, options.timeout_s, options.memory_limit_mb,
+                       memory_check_s or options.memory_check_s, options.recycle_every)
 
 
 def trace_isolated(spec: str, options: TraceOptions | None = None) -> dict[str, Any]:
@@ -286,137 +206,20 @@ class PendingTrace:
     imports its libraries and reads its indexes while the worker imports torch)."""
 
     def __init__(self, spec: str, options: TraceOptions | None = None) -> None:
-        options = options or TraceOptions()
-        single = TraceOptions(workers=1, timeout_s=options.timeout_s,
-                              memory_limit_mb=options.memory_limit_mb, memory_check_s=0.2)
-        self._rows: list[dict] = []
-        self._failed: BaseException | None = None
-        self._cancel = threading.Event()
-        worker = _Worker(_context(), catalog=False)  # forked in the caller's thread
-        job = {"model_id": spec, "config_hash": None, "spec": spec}
-        self._thread = threading.Thread(target=self._run, args=(job, single, worker),
-                                        name=f"trace {spec}", daemon=True)
-        self._thread.start()
-
-    def _run(self, job: dict, options: TraceOptions, worker: _Worker) -> None:
-        try:
-            run_pool([job], options, self._rows.append, TraceSummary(), catalog=False,
-                     started=[worker], cancel=self._cancel)
-        except BaseException as exc:  # noqa: BLE001 - raised again in result()
-            self._failed = exc
+        limits = _limits(options or TraceOptions(), memory_check_s=0.2)
+        limits.workers = 1
+        self._job = pool.start({"model_id": spec, "config_hash": None, "spec": spec},
+                               ONE_SPEC, limits)
 
     def result(self) -> dict[str, Any]:
         """The graphs row, once the worker is done (see :func:`trace_isolated`)."""
-        while self._thread.is_alive():
-            self._thread.join(0.1)  # short joins: Ctrl-C still reaches the caller
-        if self._failed is not None:
-            raise self._failed
-        if not self._rows:
+        row = self._job.result()
+        if row is None:
             raise NarbuildError("the trace was cancelled", "search again")
-        row = self._rows[0]
         if "narbuild_error" in row:
             raise NarbuildError(*row["narbuild_error"])
         return row
 
     def cancel(self) -> None:
         """Stop the worker (the caller no longer needs the graph)."""
-        self._cancel.set()
-        self._thread.join()
-
-
-def _context():
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-
-
-def run_pool(todo: list[dict], options: TraceOptions, record: Callable[[dict], None],
-             summary: TraceSummary, catalog: bool = True, started: list[_Worker] | None = None,
-             cancel: threading.Event | None = None) -> None:
-    """Trace ``todo`` (manifest rows, or spec jobs) in ``options.workers`` workers; each
-    result, or the error row of a worker that failed, goes to ``record``. ``started``: workers
-    already forked; ``cancel``: set to stop, killing the workers."""
-    if not todo:
-        return
-    if catalog:
-        preload_libraries()
-    ctx = _context()
-    queue = list(reversed(todo))
-    workers = started or [_Worker(ctx, catalog) for _ in range(min(options.workers, len(todo)))]
-    try:
-        for w in workers:
-            w.send(queue.pop())
-        busy = list(workers)
-        while busy and not (cancel and cancel.is_set()):
-            ready = wait([w.conn for w in busy], timeout=0.1 if cancel else 0.25)
-            for w in list(busy):
-                replacement = _poll(w, w.conn in ready, options, record, summary, ctx, queue)
-                if replacement is not w or w.row is None:
-                    busy.remove(w)
-                    workers[workers.index(w)] = replacement
-                    if queue:
-                        replacement.send(queue.pop())
-                        busy.append(replacement)
-    finally:
-        for w in workers:
-            w.kill() if cancel and cancel.is_set() else w.stop()
-
-
-def _poll(w: _Worker, ready: bool, options: TraceOptions, record, summary, ctx,
-          queue: list[dict]) -> _Worker:
-    """Collect a result or enforce the limits; return the worker to use next.
-
-    A model that exceeds the memory limit in a worker that traced others first is tried once
-    more in a fresh worker (what earlier models left on the heap counts against the limit)."""
-    failure = None
-    if ready:
-        try:
-            result = w.conn.recv()
-        except (EOFError, OSError):
-            w.proc.join(timeout=5)
-            failure = exit_reason(w.proc.exitcode)
-        else:
-            summary.traced += 1
-            w.row, w.served = None, w.served + 1
-            record(result)
-            if w.served >= options.recycle_every:
-                w.stop()
-                return _Worker(ctx, w.catalog)
-            return w
-    elif time.monotonic() - w.started > options.timeout_s:
-        failure = f"timed out after {options.timeout_s:.0f} s (a hang or a very large model)"
-    elif time.monotonic() - w.checked >= options.memory_check_s:
-        w.checked = time.monotonic()
-        held = w.private_mb()
-        summary.peak_worker_private_mb = max(summary.peak_worker_private_mb, round(held, 1))
-        if held > options.memory_limit_mb:
-            failure = f"exceeded the memory limit of {options.memory_limit_mb:.0f} MiB"
-    if failure is None:
-        return w
-    row = w.row
-    w.kill()
-    if "memory limit" in failure and w.served and not row.get(_FRESH_RETRY):
-        queue.append({**row, _FRESH_RETRY: True})
-        return _Worker(ctx, w.catalog)
-    summary.traced += 1
-    kind = "TraceLimit" if "limit" in failure or "timed out" in failure else "WorkerExit"
-    record(graphs_row(row["model_id"], row["config_hash"], error=f"{kind}: {failure}",
-                      seconds=time.monotonic() - w.started))
-    if not queue:  # nothing left to trace: no fresh worker to fork (and stop again)
-        w.row = None
-        return w
-    return _Worker(ctx, w.catalog)
-
-
-def exit_reason(code: int | None) -> str:
-    """What a worker's exit status says, in words."""
-    if code is None:
-        return "the worker process stopped answering"
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        why = {"SIGKILL": " (out of memory? the OOM killer sends it)",
-               "SIGSEGV": " (a crash in native code)", "SIGABRT": " (an abort in native code)"}
-        return f"the worker process was killed by {name}{why.get(name, '')}"
-    return (f"the model's code ended the worker process with exit status {code} "
-            "(os._exit, or a crash in native code)")
-
-
-_FRESH_RETRY = "_fresh_worker_retry"
+        self._job.cancel()
