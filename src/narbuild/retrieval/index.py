@@ -1,7 +1,8 @@
 """Exact cosine search over embedding vectors.
 
-The scan is memory-bound (100k x 512 float32 is 205 MB read per query), so it reads a float16
-copy of the unit vectors (half the bytes) and re-scores the best candidates in float32: the
+Up to 100k vectors the scan is exhaustive in float32. Beyond, it is memory-bound (100k x 512
+float32 is 205 MB read per query), so it reads a float16 copy of the unit vectors (half the
+bytes) and re-scores the best candidates in float32: the
 returned scores are float32 cosines, and the top k equal a float32 exhaustive search unless
 float16 rounding (relative error ~1e-3) moves a true top-k vector below ``candidates``
 others, which ``bench/search_bench.py`` measures (recall 1.0 at 100k and 1M).
@@ -14,6 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from narbuild.errors import NarbuildError
+
+EXACT_UP_TO = 100_000
+"""Up to this many vectors, a search is one exhaustive float32 scan (a few ms; no torch)."""
 
 
 class VectorIndex:
@@ -54,7 +58,9 @@ class VectorIndex:
         k = min(k, len(self))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        import torch  # imported here: a WL search runs without torch
+        if len(self) <= EXACT_UP_TO:
+            return best(self.exact @ q, np.arange(len(self)), k)
+        import torch  # imported here: a smaller index is searched without torch
 
         if self._scan is None:
             self._scan = torch.from_numpy(self.exact).to(torch.float16)
