@@ -10,7 +10,8 @@ Measures, on the workspace WS (the whole catalogue for the published figures):
 - the cold CLI, ``narbuild search FILE.py:build`` in a new process, for a ViT-B/16 file
   built on timm and one in plain torch.nn, each against its floor (what importing the file's
   own libraries costs: ``import timm.models.vision_transformer``, ``import torch``), in the
-  same run, alternating.
+  same run, alternating; and, where the workspace has embeddings, ``narbuild search
+  timm:resnet50 --method nar`` (a model the workspace holds: its stored vector, no encoder).
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def cold_cli(workdir: str, folder: Path, runs: int = 5) -> dict:
                  f"{p}:build", "--json"], check=True, capture_output=True)))
             times.setdefault(f"floor_{name}", []).append(timed(lambda f=floor: subprocess.run(
                 [sys.executable, "-c", f], check=True)))
+        if (Path(workdir) / "embeddings").is_dir():  # a held model by its stored vector
+            times.setdefault("cold_cli_registry_id_nar", []).append(timed(lambda: subprocess.run(
+                [str(Path(sys.executable).parent / "narbuild"), "-w", workdir, "search",
+                 "timm:resnet50", "--method", "nar", "--json"], check=True,
+                capture_output=True)))
     out = {name: stats(t) for name, t in times.items()}
     for name in FILES:
         cold = statistics.median(times[f"cold_cli_{name}"])
