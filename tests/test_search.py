@@ -235,14 +235,14 @@ def test_a_query_trace_runs_while_the_search_loads_and_can_be_cancelled(catalog,
 def test_a_workspace_model_ranks_by_its_stored_vector_without_loading_torch(catalog):
     """A query that is one of the workspace's records takes that record's vector, which is
     the one its encoder gives: no encoder (and no torch) is loaded for it."""
-    from narbuild.retrieval.search import Searcher, _embed, _stored_vector
+    from narbuild.retrieval.search import Searcher
 
     searcher = Searcher(catalog, "real", "nar")
     result = searcher.search("timm:resnet26d", k=3)
-    ds, record = searcher._datasets[0], result.records["real"]
-    stored = _stored_vector(record, ds)
-    assert stored is not None and ds.encoder is None  # no encoder was loaded
-    computed = _embed(record, ds, catalog, None)
+    ranker, record = searcher._datasets[0].ranker, result.records["real"]
+    stored = ranker.vector(record)
+    assert ranker._encoder is None  # no encoder was loaded
+    computed = ranker._embed(record)
     assert float(stored @ computed / np.linalg.norm(computed)) > 0.9999
     assert result.hits[0].score == pytest.approx(1.0, abs=1e-5)
     code = ("import sys, narbuild; "

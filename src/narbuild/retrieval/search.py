@@ -17,14 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.compute as pc
 
-from narbuild.encoder.wl import WL_METHODS, fusion_weight
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import dataset_names
-from narbuild.retrieval.index import VectorIndex, best
 from narbuild.retrieval.query import QueryGraph, WorkspaceGraphs, module_graph
-from narbuild.retrieval.wl_index import WLIndex, load_wl_index
+from narbuild.retrieval.rankers import Ranker, ranker
 from narbuild.tracing.workers import TraceOptions
 from narbuild.workspace import Workspace, default_root
 
@@ -80,22 +77,9 @@ class SearchResult:
 @dataclass
 class _Dataset:
     name: str
-    index: VectorIndex | WLIndex | None
-    encoder_id: str
     steps: int
     splitter: str
-    fused: str = ""
-    """The WL method whose cosine is weighed with the embeddings' (``nar+wl-fam``), if any."""
-    wl: WLIndex | None = None
-    wl_rows: np.ndarray | None = None
-    """The WL index row of each embedding row."""
-    tiebreak: WLIndex | None = None
-    """Under ``wl-fam``: the ``wl`` index of the same records, which orders equal cosines (a
-    deeper relative ties with the query under colour presence; counts tell them apart)."""
-    encoder: tuple[Any, dict[str, Any]] | None = None
-    """The loaded encoder and its checkpoint's metadata (embedding methods; loaded once)."""
-    positions: dict[str, int] | None = None
-    """Row of each record id in the embedding index (made on first use)."""
+    ranker: Ranker
 
 
 def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "real",
@@ -171,127 +155,39 @@ class Searcher:
         records = {}
         for ds in datasets:
             record = records[ds.name] = _process(graph, ds)
-            hits += [(s, r, ds, record) for s, r in self._rank(record, ds, k, clock)]
+            scores, rows = ds.ranker.rank(record, k)
+            hits += [(float(s), int(r), ds, record) for s, r in zip(scores, rows)]
             summary = summary or _query_summary(graph, origin, record)
+        clock.lap("rank")
         hits.sort(key=lambda h: -h[0])
         result = SearchResult(summary, _annotate(self.ws, hits[:k]),
-                              {d.name: len(d.index) for d in datasets},
-                              {d.name: d.encoder_id + (f" + {_wl_name(d.fused, d.wl)}, cosines "
-                                                       f"weighted {_weights(d)}" if d.wl else "")
-                               for d in datasets})
+                              {d.name: len(d.ranker.ids) for d in datasets},
+                              {d.name: d.ranker.description for d in datasets})
         clock.lap("annotate")
         result.seconds, result.records = clock.laps, records
         return result
 
     def _open_datasets(self, build: bool) -> list[_Dataset]:
-        """The datasets searched, with their indexes open; with ``build`` False, only the
-        indexes already cached (a slow first build waits until the query is known to trace)."""
+        """The datasets searched, with their rankers open; with ``build`` False, only what is
+        cached (a slow first index build waits until the query is known to trace)."""
         if self._datasets is None:
-            self._datasets = [_load_dataset(self.ws, name, self.method)
+            self._datasets = [_load_dataset(self.ws, name, self.method, self.checkpoint,
+                                            self.on_progress)
                               for name in dataset_names(self.dataset)]
         for ds in self._datasets:
-            _open(self.ws, ds, self.method, self.on_progress, build)
+            ds.ranker.open(build)
         return self._datasets
 
-    def _rank(self, record: dict[str, Any], ds: _Dataset, k: int,
-              clock: _Clock) -> list[tuple[float, int]]:
-        if isinstance(ds.index, WLIndex):
-            scores, rows = ds.index.search(record, k, ds.tiebreak)
-        else:
-            vector = _stored_vector(record, ds)
-            if vector is None:
-                vector = _embed(record, ds, self.ws, self.checkpoint)
-            clock.lap("embed")
-            if ds.wl is not None:
-                w = fusion_weight(ds.name, ds.fused)
-                fused = (w * ds.index.scores(vector)
-                         + (1 - w) * ds.wl.scores(record)[ds.wl_rows])
-                scores, rows = best(fused, np.arange(len(ds.index)), min(k, len(ds.index)))
-            else:
-                scores, rows = ds.index.search(vector, k)
-        clock.lap("rank")
-        return [(float(s), int(r)) for s, r in zip(scores, rows)]
 
-
-def _open(ws: Workspace, ds: _Dataset, method: str,
-          on_progress: Callable[[str], None] | None, build: bool = True) -> None:
-    """The dataset's WL indexes (a WL method) or the WL side of a fused one, those not open
-    yet; with ``build`` False only those the cache holds."""
-    if ds.index is None:
-        ds.index = load_wl_index(ws, ds.name, method, on_progress, build)
-        if ds.index is not None:
-            ds.encoder_id = _wl_name(method, ds.index)
-    if method == "wl-fam" and ds.tiebreak is None:
-        ds.tiebreak = load_wl_index(ws, ds.name, "wl", on_progress, build)
-    if ds.fused and ds.wl is None:
-        _open_fused(ws, ds, on_progress, build)
-
-
-def _weights(ds: _Dataset) -> str:
-    """The fusion's weights, e.g. ``0.5:0.5`` (encoder : WL)."""
-    w = fusion_weight(ds.name, ds.fused)
-    return f"{w:g}:{1 - w:g}"
-
-
-def _load_dataset(ws: Workspace, name: str, method: str) -> _Dataset:
-    """The preprocessing the dataset's records went through, and its embedding index (a WL
-    index is opened later, see :func:`search`)."""
+def _load_dataset(ws: Workspace, name: str, method: str, checkpoint: str | Path | None,
+                  on_progress: Callable[[str], None] | None) -> _Dataset:
+    """The preprocessing the dataset's records went through, and its ranker (not open yet)."""
     processed = ws.table("processed").read(["steps", "splitter"], subdir=name)
     if not processed.num_rows:
         raise NarbuildError(f"the workspace has no processed {name} records",
                             "run `narbuild preprocess` first")
     steps, splitter = int(processed["steps"][0].as_py()), processed["splitter"][0].as_py()
-    if method in WL_METHODS:
-        return _Dataset(name, None, method, steps, splitter)
-    learned, _, fused = method.partition("+")
-    if fused and (fused not in WL_METHODS or learned in WL_METHODS):
-        raise NarbuildError(f"unknown method {method!r}",
-                            "fuse an embedding method with wl or wl-fam, e.g. nar+wl-fam")
-    index, encoder_id = _embedding_index(ws, name, learned)
-    return _Dataset(name, index, encoder_id, steps, splitter, fused)
-
-
-def _wl_name(method: str, index: WLIndex) -> str:
-    return (f"wl ({index.rounds} rounds, training-free)" if method == "wl"
-            else f"wl-fam ({index.rounds} rounds, idf over the families)")
-
-
-def _open_fused(ws: Workspace, ds: _Dataset, on_progress: Callable[[str], None] | None,
-                build: bool) -> None:
-    """The WL side of a fused method, its rows lined up with the embeddings'."""
-    wl = load_wl_index(ws, ds.name, ds.fused, on_progress, build)
-    if wl is None:
-        return
-    position = {record_id: i for i, record_id in enumerate(wl.ids)}
-    missing = [r for r in ds.index.ids if r not in position]
-    if missing:
-        raise NarbuildError(f"record {missing[0]} has an embedding but no processed row",
-                            "re-run `narbuild embed` after `narbuild preprocess`")
-    ds.wl, ds.wl_rows = wl, np.array([position[r] for r in ds.index.ids], dtype=np.int64)
-
-
-def _embedding_index(ws: Workspace, name: str, method: str) -> tuple[VectorIndex, str]:
-    """The dataset's ``method`` embeddings as an index, and the encoder that made them."""
-    table = ws.table("embeddings")
-    if not table.exists():
-        raise NarbuildError(f"the workspace {ws.root} has no embeddings",
-                            "run `narbuild embed` first, or search with --method wl")
-    # each dataset's vectors are in its own folder; a workspace embedded before that holds
-    # them all in one, filtered here
-    rows = table.read(["record_id", "dataset", "method", "encoder_id", "vector"],
-                      subdir=name if table.parts(name) else "")
-    rows = rows.filter(pc.and_(pc.equal(rows["dataset"], name), pc.equal(rows["method"], method)))
-    if not rows.num_rows:
-        raise NarbuildError(f"the workspace has no {method} embeddings of the {name} set",
-                            f"run `narbuild embed --dataset {name}`"
-                            + ("" if method == "nar" else f" --method {method}"))
-    encoders = set(rows["encoder_id"].to_pylist())
-    if len(encoders) > 1:
-        raise NarbuildError(f"the {name} embeddings come from {len(encoders)} encoders",
-                            f"re-run `narbuild embed --dataset {name}` to embed them all again")
-    vectors = rows["vector"].combine_chunks()
-    matrix = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(vectors), -1)
-    return VectorIndex(rows["record_id"].to_pylist(), matrix), encoders.pop()
+    return _Dataset(name, steps, splitter, ranker(ws, name, method, checkpoint, on_progress))
 
 
 def _process(graph: dict[str, Any], ds: _Dataset) -> dict[str, Any]:
@@ -304,36 +200,6 @@ def _process(graph: dict[str, Any], ds: _Dataset) -> dict[str, Any]:
             "model_id": graph["model_id"], "model_ids": [graph["model_id"]],
             "fine_label": "query", "split": "test", "params": graph["params"],
             "flops": graph["flops"]}
-
-
-def _stored_vector(record: dict[str, Any], ds: _Dataset) -> np.ndarray | None:
-    """The workspace's own vector for the query when its graph is one of the dataset's records
-    (same graph, same preprocessing: the vector its encoder gives, so no encoder is loaded),
-    else None."""
-    if ds.positions is None:
-        ds.positions = {record_id: i for i, record_id in enumerate(ds.index.ids)}
-    row = ds.positions.get(f"{ds.name}:{record['graph_hash'][:16]}")
-    return None if row is None else ds.index.exact[row]
-
-
-def _embed(record: dict[str, Any], ds: _Dataset, ws: Workspace,
-           checkpoint: str | Path | None) -> np.ndarray:
-    from narbuild.encoder.checkpoint import find_checkpoint, load_checkpoint
-    from narbuild.encoder.data import Inputs, records_from_rows
-    from narbuild.encoder.train import resolve_device, vectors_of
-
-    if ds.encoder is None:
-        path = Path(checkpoint) if checkpoint else find_checkpoint(ds.encoder_id, ds.name,
-                                                                   ws.root / "checkpoints")
-        model, meta = load_checkpoint(path)
-        if not ds.encoder_id.startswith(f"{meta['method']}@{meta['hash']}"):
-            raise NarbuildError(f"{path} is encoder {meta['method']}@{meta['hash']}, but the "
-                                f"{ds.name} embeddings come from {ds.encoder_id}",
-                                "pass the checkpoint that made them, or re-run `narbuild embed`")
-        ds.encoder = model, meta
-    model, meta = ds.encoder
-    inputs = Inputs(records_from_rows([record]))
-    return vectors_of(meta["method"], model, inputs, resolve_device("cpu"))[0]
 
 
 def _query_summary(graph: dict[str, Any], origin: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -353,7 +219,7 @@ def _annotate(ws: Workspace, hits: list[tuple[float, int, _Dataset, dict[str, An
             table = ws.table("processed").read(_INFO, subdir=ds.name)
             tables[ds.name] = table, {r: i for i, r in enumerate(table["record_id"].to_pylist())}
         table, position = tables[ds.name]
-        record_id = ds.index.ids[row]
+        record_id = ds.ranker.ids[row]
         if record_id not in position:
             raise NarbuildError(f"record {record_id} has an embedding but no processed row",
                                 "re-run `narbuild embed` after `narbuild preprocess`")

@@ -204,9 +204,7 @@ class SearchEngine:
             from sklearn.decomposition import TruncatedSVD
 
             searcher = self._searchers[(scope, method)]
-            index = next(d.index for d in searcher._datasets if d.name == dataset)
-            matrix = getattr(index, "matrix", None)
-            matrix = matrix if matrix is not None else index.exact
-            points = TruncatedSVD(2, random_state=0).fit_transform(matrix)
-            self._maps[key] = (list(index.ids), points)
+            ranker = next(d.ranker for d in searcher._datasets if d.name == dataset)
+            points = TruncatedSVD(2, random_state=0).fit_transform(ranker.vectors())
+            self._maps[key] = (list(ranker.ids), points)
         return self._maps[key]
