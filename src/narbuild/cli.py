@@ -19,7 +19,7 @@ _STAGE_COMMANDS = {
     "gen-nas": "narbuild.nasgen.cli:gen_nas", "preprocess": "narbuild.preprocess.cli:preprocess",
     "embed": "narbuild.encoder.cli:embed", "eval": "narbuild.encoder.cli:eval_",
     "push": "narbuild.cards.cli:push", "search": "narbuild.retrieval.cli:search",
-    "serve": "narbuild.serve.cli:serve",
+    "serve": "narbuild.serve.cli:serve", "nas-io": "narbuild.nasio.cli:nas_io",
 }
 
 

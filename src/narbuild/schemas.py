@@ -146,12 +146,48 @@ EMBEDDINGS = _schema(
     _field("embedded_at", pa.timestamp("s", tz="UTC"), "When the row was written.", False),
 )
 
+NAS_IO = _schema(
+    "nas_io",
+    _field("model_id", pa.string(), "Key: the network's model id in the nas table.", False),
+    _field("split", pa.string(), "train (labelled training networks) | val (unseen networks, "
+           "for the unseen-networks evaluation).", False),
+    _field("genotype", pa.string(), "DARTS genotype (as in the nas table)."),
+    _field("cluster", pa.int32(), "Edit-distance class (as in the nas table)."),
+    _field("params", pa.int64(), "Parameters of the trained network (width and depth in settings)."),
+    _field("accuracy", pa.float64(), "Accuracy on the validation images after training."),
+    _field("unseen_accuracy", pa.float64(), "Accuracy on the unseen (held-out) images."),
+    _field("train_loss", pa.float64(), "Mean training loss of the last epoch."),
+    _field("features", pa.int32(), "F: length of a pooled feature vector (input of the last "
+           "dense layer)."),
+    _field("val_outputs", pa.list_(pa.float32()), "Raw global-average-pooled features on the "
+           "validation images, row-major (images x F), images in settings.val_images order."),
+    _field("unseen_outputs", pa.list_(pa.float32()), "Raw pooled features on the unseen "
+           "images, row-major (images x F), in settings.unseen_images order."),
+    _field("dense_weight", pa.list_(pa.float32()), "Last dense layer's weights, row-major "
+           "(classes x F)."),
+    _field("dense_bias", pa.list_(pa.float32()), "Last dense layer's bias (classes)."),
+    _field("val_io", pa.list_(pa.float32()), "Preprocessed outputs on the validation images "
+           "(images x (F + 1)): scaled by the network's mean and std, 1 appended, sorted by the "
+           "image class's dense weights (bias appended) and multiplied by them, then scaled per "
+           "feature by the training networks' statistics. Null until every network is trained."),
+    _field("unseen_io", pa.list_(pa.float32()), "Preprocessed outputs on the unseen images "
+           "(images x (F + 1)), as val_io."),
+    _field("seed", pa.int64(), "Seed of this network's initial weights and batch order."),
+    _field("seconds", pa.float64(), "Seconds to build, train and evaluate the network."),
+    _field("settings", pa.string(), "JSON: the run's options (networks, seed, training budget, "
+           "image dataset, the validation and unseen image indices and labels)."),
+    _field("torch_version", pa.string(), "torch version used."),
+    _field("narbuild_version", pa.string(), "narbuild version used."),
+    _field("trained_at", pa.timestamp("s", tz="UTC"), "When the network was trained.", False),
+)
+
 TABLES: dict[str, tuple[pa.Schema, str]] = {
     "manifest": (MANIFEST, "model_id"),
     "graphs": (GRAPHS, "model_id"),
     "nas": (NAS, "model_id"),
     "processed": (PROCESSED, "record_id"),
     "embeddings": (EMBEDDINGS, "embedding_id"),
+    "nas_io": (NAS_IO, "model_id"),
 }
 """Table name -> (schema, key column)."""
 

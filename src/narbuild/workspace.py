@@ -351,6 +351,7 @@ _WRITER = {
     "processed": "`narbuild preprocess`",
     "nas": "`narbuild gen-nas`",
     "embeddings": "`narbuild embed`",
+    "nas_io": "`narbuild nas-io`",
 }
 
 

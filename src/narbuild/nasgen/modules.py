@@ -95,11 +95,11 @@ class DartsNetwork(nn.Module):
     """Stem, ``depth`` cells (reductions at one and two thirds), global pooling, classifier."""
 
     def __init__(self, genotype: Genotype, depth: int = 8, channels: int = 16,
-                 num_classes: int = 10) -> None:
+                 num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
         reductions = reduction_cells(depth)
         c_curr = STEM_MULTIPLIER * channels
-        self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False),
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(c_curr))
         c_prev_prev, c_prev, c_curr = c_curr, c_curr, channels
         self.cells = nn.ModuleList()
