@@ -45,7 +45,13 @@ CONFIGS: tuple[ConfigSpec, ...] = (
                ("real", "nas")),
     ConfigSpec("manifest", "manifest", "a crawled model: source, name, task, family hints and "
                "the JSON config that builds it without weights"),
+    ConfigSpec("nas-io", "nas_io", "a DARTS-space network trained on a small image set: its "
+               "accuracy and its pooled features on fixed validation and unseen images, raw "
+               "and preprocessed as arch2vec-IO does (join on model_id with nas-graphs)",
+               None, "split", ("train", "val")),
 )
+RELEASED_TABLES = ("manifest", *GRAPH_TABLES, "nas_io")
+"""The workspace tables a release reads (each that exists)."""
 
 
 @dataclass

@@ -30,6 +30,7 @@ from narbuild.cards.configs import (
     DEFAULT_LICENSE,
     GRAPH_TABLES,
     RELEASE_ENTRIES,
+    RELEASED_TABLES,
     ConfigRelease,
     ConfigSpec,
 )
@@ -129,7 +130,7 @@ def stage_release(
 
 def load_tables(ws: Workspace) -> dict[str, pa.Table]:
     """Every table the workspace has, read once; a clear error when there is nothing to release."""
-    names = [n for n in ("manifest", *GRAPH_TABLES) if ws.table(n).exists()]
+    names = [n for n in RELEASED_TABLES if ws.table(n).exists()]
     if not any(n in GRAPH_TABLES for n in names):
         raise NarbuildError(f"nothing to release: the workspace {ws.root} has no graphs yet",
                             "run `narbuild trace` or `narbuild gen-nas` first")

@@ -8,6 +8,7 @@ Nothing here depends on the time of staging.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,7 @@ def card_statistics(x: CardInputs) -> dict[str, Any]:
                                    _distribution_table(t), _figure(x, "params-vs-flops.png"))
                        if s],
         "embeddings": _embeddings(x),
+        "nas_io": _nas_io(t.get("nas_io")),
         "eval_table": results_table(x.eval_report) if x.eval_report else "",
         "eval_protocol": protocol_text(x.eval_report) if x.eval_report else "",
         "benchmark_v2": card_section(x.protocol_report) if x.protocol_report else "",
@@ -334,6 +336,28 @@ def _embeddings(x: CardInputs) -> dict[str, Any] | None:
     return {"methods": ", ".join(f"`{m}` ({n:,})" for m, n in _counts(e.column("method"))),
             "encoders": ", ".join(f"`{m}`" for m, _ in _counts(e.column("encoder_id"))),
             "figure": figure}
+
+
+def _nas_io(t: pa.Table | None) -> dict[str, Any] | None:
+    """The nas-io section: how many networks, on what, trained how, and how well."""
+    if t is None or not t.num_rows:
+        return None
+    settings = json.loads(t.column("settings")[0].as_py())
+    accuracy = np.asarray([a for a in t.column("accuracy").to_pylist() if a is not None])
+    q1, median, q3 = np.percentile(accuracy, [25, 50, 75]) if len(accuracy) else (np.nan,) * 3
+    return {
+        "networks": f"{t.num_rows:,}",
+        "splits": ", ".join(f"{n:,} {s}" for s, n in _counts(t.column("split"))),
+        "data": f"`{settings.get('dataset', '?')}` ({settings.get('train_images', '?')} "
+                "training images)",
+        "recipe": (f"width {settings.get('width')}, {settings.get('depth')} cells, "
+                   f"{settings.get('epochs')} epochs of {settings.get('optimizer')} at lr "
+                   f"{settings.get('lr')}, batch {settings.get('batch_size')}, seed "
+                   f"{settings.get('seed')}"),
+        "val_images": len(settings.get("val_images", [])),
+        "unseen_images": len(settings.get("unseen_images", [])),
+        "median": f"{median:.3f}", "iqr": f"{q1:.3f}–{q3:.3f}",
+    }
 
 
 # --------------------------------------------------------------------------- helpers
