@@ -209,6 +209,7 @@ def test_a_release_with_nas_io_has_its_config_and_card_section(tmp_path, run_cli
         release_schema(TABLES["nas_io"][0]))
     card = (tmp_path / "rel" / "README.md").read_text()
     assert "## Input–output records (`nas-io`)" in card and "8 DARTS-space networks" in card
+    assert "narbuild nas-io --train 6 --val 2 --epochs 1 --width 2" in card  # how to rebuild it
 
 
 def test_staging_errors_are_one_line_and_keep_other_files(workspace, tmp_path, run_cli):
