@@ -34,14 +34,14 @@ class QueryGraph:
 
     def __init__(self, ws: Workspace, spec: str, limits: Any = None,
                  graphs: WorkspaceGraphs | None = None) -> None:
-        self.ws, self.spec = ws, spec
         self._found: tuple[dict[str, Any], str] | None = None
         self._pending = None
         known = graphs.get(spec) if graphs is not None else _workspace_graph(ws, spec)
-        self._cache = ws.root / "cache" / "queries" / f"{_spec_key(spec)}.json"
-        if known is not None:
+        if known is not None:  # no cache key (it hashes the file and reads library versions)
             self._found = known, "workspace"
-        elif (cached := _cached_graph(self._cache)) is not None:
+            return
+        self._cache = ws.root / "cache" / "queries" / f"{_spec_key(spec)}.json"
+        if (cached := _cached_graph(self._cache)) is not None:
             self._found = cached, "cache"
         else:
             from narbuild.tracing.workers import PendingTrace

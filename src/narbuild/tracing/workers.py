@@ -206,10 +206,8 @@ class PendingTrace:
     imports its libraries and reads its indexes while the worker imports torch)."""
 
     def __init__(self, spec: str, options: TraceOptions | None = None) -> None:
-        limits = _limits(options or TraceOptions(), memory_check_s=0.2)
-        limits.workers = 1
         self._job = pool.start({"model_id": spec, "config_hash": None, "spec": spec},
-                               ONE_SPEC, limits)
+                               ONE_SPEC, _limits(options or TraceOptions(), memory_check_s=0.2))
 
     def result(self) -> dict[str, Any]:
         """The graphs row, once the worker is done (see :func:`trace_isolated`)."""
