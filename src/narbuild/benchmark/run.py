@@ -51,7 +51,8 @@ from narbuild.encoder.wl import (
 )
 from narbuild.errors import NarbuildError
 
-LEARNED = tuple(methods.LEARNED)
+LEARNED = tuple(m for m, spec in methods.LEARNED.items() if not spec.io)
+"""The registry's methods but those that learn from nas_io (they run in the io protocol)."""
 BAGS = ("wl", "wl-fam")
 SELECTED = ("nar-val",)
 FUSIONS = ("nar+wl-fam", "nar-cl+wl", "nar-cl+wl-fam", "gcn+wl-fam")

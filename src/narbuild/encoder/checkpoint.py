@@ -130,6 +130,9 @@ def _checked_config(path: Path, meta: dict[str, Any]) -> TrainConfig:
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
             raise _broken(path, f"its {name} is {value!r}, outside 1..{limit}")
+    if not isinstance(cfg.latent, int) or isinstance(cfg.latent, bool) or not (
+            0 <= cfg.latent <= MAX_DIM):
+        raise _broken(path, f"its latent is {cfg.latent!r}, outside 0..{MAX_DIM}")
     if not isinstance(cfg.dropout, (int, float)) or not 0 <= cfg.dropout < 1:
         raise _broken(path, f"its dropout is {cfg.dropout!r}, outside [0, 1)")
     return cfg
@@ -148,5 +151,5 @@ def build_model(method: str, num_classes: int, cfg: TrainConfig) -> torch.nn.Mod
     if method in ("gcn", "gat"):
         return GraphEncoder(method, NUM_OPS, num_classes, cfg.dim, cfg.layers, cfg.dropout)
     if method == "vae":
-        return GraphVAE(NUM_OPS, cfg.dim, cfg.layers, cfg.dropout)
+        return GraphVAE(NUM_OPS, cfg.dim, cfg.layers, cfg.dropout, cfg.latent)
     raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")

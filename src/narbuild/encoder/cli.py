@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from narbuild.encoder.methods import LEARNED
 from narbuild.encoder.train import TrainConfig
 from narbuild.errors import NarbuildError
 
@@ -56,8 +57,9 @@ def _config(seed: int, **kw: Any) -> TrainConfig:
 @click.command(name="embed")
 @click.option("--dataset", type=click.Choice(["real", "nas", "all"]), default="all",
               show_default=True, help="Which processed records to embed.")
-@click.option("--method", type=click.Choice(["nar", "gcn", "gat", "vae"]), default="nar",
-              show_default=True, help="Encoder (the bundled checkpoint is nar).")
+@click.option("--method", type=click.Choice(list(LEARNED)), default="nar", show_default=True,
+              help="Learned method (the bundled checkpoint is nar; the others need --train, "
+                   "arch2vec-io also --dataset nas and the nas_io table).")
 @click.option("--train", is_flag=True, help="Train the encoder on the training records first.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Embed with this checkpoint instead of the bundled one.")
@@ -100,7 +102,8 @@ def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | No
 @click.option("--protocol", default="paper", show_default=True,
               help="Comma list: paper (v1: the processed split, relevant = same fine label, "
                    "the paper's Table 1), or benchmark v2's closed, loo, open, variants; all = "
-                   "the four v2 protocols (DESIGN.md, bench/README.md).")
+                   "the four v2 protocols (DESIGN.md, bench/README.md); io = the arch2vec-IO "
+                   "evaluations on the nas_io table (arch2vec, arch2vec-io, nar, wl, #params).")
 @click.option("--methods", default=None,
               help="Comma list. paper: nar, gcn, gat, wl, vae, the ablations nar-ce, nar-cl, "
                    "nar-nas, nar-ft, and ours: nar-set (distinct-motif readout), wl-fam, "
@@ -121,12 +124,14 @@ def eval_(ctx: Any, dataset: str, protocol: str, methods: str | None, seeds: str
     v2 protocols: reports/eval-protocols.json and eval-protocols.md, with bootstrap 95 %
     intervals, per-slice metrics and the settings chosen on validation. `variants` traces
     depth/width variants of the catalogue into <workdir>/variants on first use.
+    io: reports/eval-io.json, eval-io.md and the regret and loss figures (needs `nas-io`).
 
     \b
     Examples:
       narbuild eval --seeds 0                      # the paper's protocol
       narbuild eval --protocol all --dim 64        # benchmark v2
       narbuild eval --protocol open --methods wl,wl-fam,nar-cl
+      narbuild eval --protocol io                  # after gen-nas, preprocess, nas-io
     """
     from narbuild._cli_utils import progress
     from narbuild.preprocess.pipeline import dataset_names
@@ -141,7 +146,10 @@ def eval_(ctx: Any, dataset: str, protocol: str, methods: str | None, seeds: str
         result["paper"], text = _paper(ctx, ws, datasets, methods or DEFAULT_EVAL_METHODS,
                                        seed_list, kw, progress)
         texts.append(text)
-    v2 = [p for p in protocols if p != "paper"]
+    if "io" in protocols:
+        result["io"], text = _io(ctx, ws, seed_list, kw, progress)
+        texts.append(text)
+    v2 = [p for p in protocols if p not in ("paper", "io")]
     if v2:
         result["v2"], text = _v2(ctx, ws, datasets, v2, methods or DEFAULT_PROTOCOL_METHODS,
                                  seed_list, folds, kw, progress)
@@ -158,10 +166,10 @@ def _protocols(text: str) -> list[str]:
 
     names = [p.strip() for p in text.split(",") if p.strip()]
     names = [q for p in names for q in (PROTOCOLS if p == "all" else (p,))]
-    unknown = [p for p in names if p not in ("paper", *PROTOCOLS)]
+    unknown = [p for p in names if p not in ("paper", "io", *PROTOCOLS)]
     if unknown or not names:
         raise NarbuildError(f"unknown protocol(s) {', '.join(unknown) or repr(text)}",
-                            f"use paper, {', '.join(PROTOCOLS)} or all")
+                            f"use paper, {', '.join(PROTOCOLS)}, all or io")
     return list(dict.fromkeys(names))
 
 
@@ -197,6 +205,26 @@ def _paper(ctx: Any, ws: Any, datasets: tuple[str, ...], methods: str, seeds: li
     paths = write_report(ws, report)
     return summary(report), (paths["markdown"].read_text()
                              + f"report: {paths['markdown']} and {paths['json']}")
+
+
+def _io(ctx: Any, ws: Any, seeds: list[int], kw: dict[str, Any], progress: Any
+        ) -> tuple[dict[str, Any], str]:
+    """The arch2vec-IO evaluations (a)-(d) on the nas_io table; arch2vec's own 30 epochs
+    unless --epochs is given."""
+    from narbuild.nasio.evaluate import evaluate_io
+    from narbuild.nasio.report import write_io_report
+
+    given = click.get_current_context().get_parameter_source("epochs")
+    epochs = kw["epochs"] if given == click.core.ParameterSource.COMMANDLINE else None
+    with progress(ctx, "io protocol", total=2 * len(seeds)) as advance:
+        report = evaluate_io(ws, seeds, kw["device"], epochs=epochs,
+                             on_step=lambda _: advance())
+    paths = write_io_report(ws, report)
+    summary = {"prediction": {m: v["spearman"]["mean"] for m, v in report["prediction"].items()},
+               "retrieval": {m: v["map@20"] for m, v in report["retrieval"]["methods"].items()},
+               "report": str(paths["json"])}
+    return summary, (paths["markdown"].read_text() + f"report: {paths['markdown']}, "
+                     f"{paths['json']}, {paths['regret']}")
 
 
 def _v2(ctx: Any, ws: Any, datasets: tuple[str, ...], protocols: list[str], methods: str,

@@ -204,6 +204,9 @@ class Inputs:
 
     records: Records
     _cache: dict[str, Any] = field(default_factory=dict)
+    io: Any = None
+    """The ``nas_io`` table lined up with these records
+    (:class:`narbuild.nasio.arch2vec.IOData`), for the methods that learn from it."""
 
     @property
     def raw(self) -> GraphStore:

@@ -15,12 +15,14 @@ import pyarrow.compute as pc
 from narbuild._version import __version__
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
 from narbuild.encoder.data import Inputs, Records, load_datasets
-from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
+from narbuild.encoder.methods import LEARNED
+from narbuild.encoder.train import TrainConfig, resolve_device, vectors_of
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import dataset_names
 from narbuild.workspace import Table, Workspace
 
-TRAINABLE = ("nar", "gcn", "gat", "vae")
+TRAINABLE = tuple(LEARNED)
+"""Every method of the registry; without ``--train`` only an encoder's checkpoint embeds."""
 
 
 @dataclass
@@ -38,30 +40,42 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
           cfg: TrainConfig | None = None, device: str = "auto") -> EmbedSummary:
     """Embed every processed record of ``dataset`` (real | nas | all) into the embeddings table.
 
-    With ``train``, ``method`` is trained on the dataset's training records (``cfg``) and saved
-    to ``save_to`` (default ``<workspace>/checkpoints/<method>-<dataset>.pt``); otherwise the
+    With ``train``, ``method`` (any learned method of :data:`narbuild.encoder.methods.LEARNED`,
+    with its own recipe over ``cfg``) is trained on the dataset's training records and saved to
+    ``save_to`` (default ``<workspace>/checkpoints/<method>-<dataset>.pt``); otherwise the
     encoder comes from ``checkpoint``, or the bundled NAR checkpoint of each dataset.
     """
     if method not in TRAINABLE:
         raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
+    if not train and method not in ("nar", "gcn", "gat", "vae"):
+        raise NarbuildError(f"--method {method} has no checkpoint to embed with",
+                            f"train it: `narbuild embed --train --method {method}`")
     if train and checkpoint:
         raise NarbuildError("--train and --checkpoint exclude each other",
                             "--train trains a new encoder; --checkpoint loads one")
+    if train and LEARNED[method].io and dataset != "nas":
+        raise NarbuildError(f"{method} learns from the nas_io table, which only the nas set "
+                            "has", "use --dataset nas")
     dev = resolve_device(device)
     loaded = load_datasets(ws, dataset_names(dataset), skip_missing=dataset == "all")
     summary = EmbedSummary(method, str(dev))
     for name, records in loaded.items():
         start, inputs = time.perf_counter(), Inputs(records)
         if train:
-            model, stats = train_method(method, inputs, cfg or TrainConfig(), dev)
-            meta = {"method": method, "epoch_seconds": stats.epoch_seconds}
+            spec = LEARNED[method]
+            recipe = spec.config(cfg or TrainConfig())
+            if spec.io:
+                inputs.io = _io(ws, records)
+            model, stats = spec.train(inputs, cfg or TrainConfig(), dev)
+            meta = {"method": spec.encoder, "extra": {"learned": method},
+                    "epoch_seconds": stats.epoch_seconds}
             target = ws.root / "checkpoints" / f"{method}-{name}.pt"
             if save_to:
                 target = Path(save_to)
                 if len(loaded) > 1:  # one file per dataset
                     target = target.with_name(f"{target.stem}-{name}{target.suffix}")
-            meta["hash"] = save_checkpoint(model, method, name, cfg or TrainConfig(),
-                                           records.label_names, target)
+            meta["hash"] = save_checkpoint(model, spec.encoder, name, recipe,
+                                           records.label_names, target, {"learned": method})
             meta["path"] = str(target)
         else:
             path = Path(checkpoint) if checkpoint else _bundled(method, name)
@@ -70,15 +84,22 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
         embed_start = time.perf_counter()
         vectors = vectors_of(meta["method"], model, inputs, dev)
         seconds = time.perf_counter() - embed_start
-        encoder_id = f"{meta['method']}@{meta['hash']}" + ("" if train or checkpoint
-                                                         else " (bundled)")
-        _write(ws, records, name, meta["method"], encoder_id, vectors)
+        label = (meta.get("extra") or {}).get("learned", meta["method"])
+        encoder_id = f"{label}@{meta['hash']}" + ("" if train or checkpoint else " (bundled)")
+        _write(ws, records, name, label, encoder_id, vectors)
         summary.datasets[name] = {"records": len(records), "dim": int(vectors.shape[1]),
                                   "encoder_id": encoder_id, "checkpoint": meta["path"],
                                   "embed_seconds": round(seconds, 2),
                                   "graphs_per_second": round(len(records) / max(seconds, 1e-9)),
                                   "seconds": round(time.perf_counter() - start, 2)}
     return summary
+
+
+def _io(ws: Workspace, records: Records) -> Any:
+    """The nas_io table lined up with the NAS records (for arch2vec-io)."""
+    from narbuild.nasio.arch2vec import load_io
+
+    return load_io(ws, records)
 
 
 def _bundled(method: str, dataset: str) -> Path:

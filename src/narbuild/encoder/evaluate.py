@@ -10,7 +10,8 @@ embed every record, and score the test queries with :mod:`narbuild.encoder.metri
 * ablations: ``nar-ce``, ``nar-cl`` (Table 3: one loss term only), ``nar-nas`` (Table 4: F_s
   and F_m pre-trained on the NAS set, then trained on the real set) and ``nar-ft`` (ours: F_s
   fine-tuned in stage 2 instead of frozen); ``nar-set`` (ours: NAR-CL with a readout over
-  distinct motifs); every learned method is an entry of :data:`narbuild.encoder.methods.LEARNED`;
+  distinct motifs); ``arch2vec`` and ``arch2vec-io`` (the latter on the nas set only, with the
+  ``nas_io`` table); every learned method is an entry of :data:`narbuild.encoder.methods.LEARNED`;
 * ``wl-fam`` (ours): WL colour presence weighted by an idf over the training families
   (:func:`narbuild.encoder.wl.wl_family_tfidf`; deterministic, no gradient training);
 * ``nar-cl+wl``, ``nar-cl+wl-fam`` (ours): NAR-CL's cosine and a WL cosine, weighted
@@ -102,7 +103,7 @@ def _embed(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
     spec = learned(method)
     base = spec.encoder
     init = pretrained() if spec.pretrain_on_nas and pretrained else None
-    model, stats = train_method(base, inputs, spec.config(cfg), device, init=init)
+    model, stats = spec.train(inputs, cfg, device, init=init)
     embed_start = time.perf_counter()
     vectors = vectors_of(base, model, inputs, device)
     epochs = {k: float(np.mean(v)) for k, v in stats.epoch_seconds.items()}
@@ -126,11 +127,16 @@ def evaluate(ws: Workspace, datasets: Sequence[str] = DATASETS,
     cfg, dev = cfg or TrainConfig(), resolve_device(device)
     report: dict[str, Any] = {"protocol": _protocol(cfg, dev, seeds), "datasets": {}}
     inputs = {n: Inputs(r) for n, r in load_datasets(ws, datasets).items()}
+    if "nas" in inputs and any(m in LEARNED and LEARNED[m].io for m in methods):
+        from narbuild.nasio.arch2vec import load_io
+
+        inputs["nas"].io = load_io(ws, inputs["nas"].records)
     for name in list(inputs):
         rows: dict[str, Any] = {}
         trained: dict[tuple[str, int], tuple[Any, Run]] = {}
         for method in methods:
-            if method == "nar-nas" and name != "real":
+            if (method == "nar-nas" and name != "real") or (
+                    method in LEARNED and LEARNED[method].io and name != "nas"):
                 continue
             runs = []
             for seed in ([0] if method in WL_METHODS else seeds):

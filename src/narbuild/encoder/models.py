@@ -163,17 +163,21 @@ class NAREncoder(nn.Module):
 
 
 class GraphVAE(nn.Module):
-    """arch2vec-style variational autoencoder: a GIN encoder, node-operator and edge decoders.
+    """arch2vec-style variational autoencoder: a GIN encoder (edges both ways, as arch2vec's
+    A + A^T), a node-operator decoder and an inner-product edge decoder.
 
-    Unsupervised: the graph embedding is the mean of the node posteriors' means.
+    Unsupervised: the graph embedding is the mean of the node posteriors' means, ``latent`` wide
+    (``dim``, the GIN width, when 0).
     """
 
-    def __init__(self, num_ops: int, dim: int = 512, layers: int = 3, dropout: float = 0.1):
+    def __init__(self, num_ops: int, dim: int = 512, layers: int = 3, dropout: float = 0.1,
+                 latent: int = 0):
         super().__init__()
+        latent = latent or dim
         self.gnn = GNN("gin", dim, layers, dropout, num_ids=num_ops)
-        self.mu = nn.Linear(dim, dim)
-        self.logvar = nn.Linear(dim, dim)
-        self.ops = nn.Linear(dim, num_ops)
+        self.mu = nn.Linear(dim, latent)
+        self.logvar = nn.Linear(dim, latent)
+        self.ops = nn.Linear(latent, num_ops)
 
     def encode(self, g: GraphBatch) -> tuple[torch.Tensor, torch.Tensor]:
         h = torch.relu(self.gnn(g.x, g.edge_index))

@@ -53,6 +53,8 @@ class TrainConfig:
     readout: str = "mean"
     """NAR's graph readout: ``mean`` over macro nodes (the paper's), or ``distinct``: the mean
     over the graph's distinct motifs of their nodes' mean (blind to how often a block repeats)."""
+    latent: int = 0
+    """The graph VAE's latent width (arch2vec's 16); 0: ``dim``."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,7 +201,7 @@ def train_vae(records: Records, raw: GraphStore, cfg: TrainConfig,
               device: torch.device) -> tuple[GraphVAE, TrainStats]:
     """The graph VAE on the training records' raw graphs (no labels), same recipe."""
     rng, stats = _seed(cfg.seed), TrainStats()
-    model = GraphVAE(NUM_OPS, cfg.dim, cfg.layers, cfg.dropout).to(device).train()
+    model = GraphVAE(NUM_OPS, cfg.dim, cfg.layers, cfg.dropout, cfg.latent).to(device).train()
     store, nodes = raw.to(device), raw.num_nodes.numpy()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     for _ in range(cfg.epochs):
@@ -233,12 +235,14 @@ def motif_embeddings(model: NAREncoder, motifs: GraphStore, device: torch.device
 
 @torch.no_grad()
 def embed_graphs(forward: Callable[[GraphBatch], torch.Tensor], store: GraphStore,
-                 device: torch.device, batch: int = 512,
-                 max_nodes: int = 400_000) -> np.ndarray:
-    """``forward`` over every graph of ``store`` in batches, as a float32 array."""
-    store, nodes = store.to(device), store.num_nodes.numpy()
-    out = [forward(store.batch(ids)).float().cpu()
-           for ids in batches(np.arange(len(store)), batch, None, nodes, max_nodes)]
+                 device: torch.device, batch: int = 512, max_nodes: int = 400_000,
+                 ids: np.ndarray | None = None) -> np.ndarray:
+    """``forward`` over the graphs ``ids`` (default: all) of ``store`` in batches, as a float32
+    array."""
+    store, nodes = store.to(device), store.num_nodes.cpu().numpy()
+    ids = np.arange(len(store)) if ids is None else np.asarray(ids)
+    out = [forward(store.batch(chunk)).float().cpu()
+           for chunk in batches(ids, batch, None, nodes, max_nodes)]
     return torch.cat(out).numpy()
 
 
