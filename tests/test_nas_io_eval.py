@@ -133,3 +133,12 @@ def test_relevance_threshold_gives_the_asked_mean_count():
     tau = relevance_threshold(cos, queries, relevant=5)
     counts = (cos[queries] >= tau).sum(1) - 1  # itself excluded
     assert counts.mean() == pytest.approx(5, abs=0.05)
+
+
+def test_the_card_summarises_the_io_report(io_ws, tmp_path):
+    from narbuild.cards.release import stage_release
+
+    stage_release(io_ws, tmp_path / "rel")
+    card = (tmp_path / "rel" / "README.md").read_text()
+    assert "**What the outputs add** (`narbuild eval --protocol io`" in card
+    assert "| #params (log10) |" in card and "narbuild eval --protocol io" in card

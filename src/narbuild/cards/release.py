@@ -100,6 +100,7 @@ def stage_release(
     from narbuild.benchmark.report import read_protocol_report
     from narbuild.cards.card import CardInputs, render_card
     from narbuild.cards.figures import make_figures
+    from narbuild.nasio.report import read_io_report
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -113,6 +114,7 @@ def stage_release(
             figures = make_figures(tables, tmp / "figures", max_points=map_points)
             inputs = CardInputs(tables=tables, configs=configs, figures=figures,
                                 eval_report=report, protocol_report=read_protocol_report(ws.root),
+                                io_report=read_io_report(ws.root),
                                 commands=ws.commands(),
                                 repo_id=repo_id, license=license,
                                 map_points=map_points, max_shard_bytes=max_shard_bytes)

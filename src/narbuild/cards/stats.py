@@ -37,6 +37,8 @@ class CardInputs:
     eval_report: dict[str, Any] | None = None
     protocol_report: dict[str, Any] | None = None
     """``narbuild eval --protocol``'s benchmark-v2 report, when the workspace has one."""
+    io_report: dict[str, Any] | None = None
+    """``narbuild eval --protocol io``'s report, when the workspace has one."""
     commands: dict[str, list[str]] = field(default_factory=dict)
     """The command lines recorded per stage (``crawl``, ``trace``) that built the tables."""
     repo_id: str | None = None
@@ -49,6 +51,7 @@ def card_statistics(x: CardInputs) -> dict[str, Any]:
     """The template's values: every count, table and figure reference of the card."""
     from narbuild.benchmark.report import card_section
     from narbuild.encoder.report import protocol_text, results_table
+    from narbuild.nasio.report import card_section as io_card_section
 
     t = x.tables
     graphs = t.get("graphs")
@@ -71,6 +74,7 @@ def card_statistics(x: CardInputs) -> dict[str, Any]:
                        if s],
         "embeddings": _embeddings(x),
         "nas_io": _nas_io(t.get("nas_io")),
+        "nas_io_eval": io_card_section(x.io_report) if x.io_report and "nas_io" in t else "",
         "eval_table": results_table(x.eval_report) if x.eval_report else "",
         "eval_protocol": protocol_text(x.eval_report) if x.eval_report else "",
         "benchmark_v2": card_section(x.protocol_report) if x.protocol_report else "",
@@ -144,6 +148,8 @@ def _commands(x: CardInputs) -> list[str]:
         lines.append(f"narbuild embed    # methods: {', '.join(methods)}")
     if x.eval_report:
         lines.append("narbuild eval")
+    if x.io_report and "nas_io" in t:
+        lines.append("narbuild eval --protocol io")
     target = f"--repo-id {x.repo_id or PLACEHOLDER_REPO}"
     lines.append(f"narbuild push {target}    # configs: {', '.join(sorted(names))}")
     return lines

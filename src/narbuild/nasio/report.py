@@ -26,6 +26,43 @@ def write_io_report(ws: Workspace, report: dict[str, Any]) -> dict[str, Path]:
     return paths
 
 
+def read_io_report(root: Path) -> dict[str, Any] | None:
+    """``reports/eval-io.json`` under ``root`` when it exists and parses, else None."""
+    try:
+        report = json.loads((root / "reports" / "eval-io.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and "prediction" in report else None
+
+
+def card_section(r: dict[str, Any]) -> str:
+    """The dataset card's summary of the io protocol: (a) to (d) in one table each line."""
+    p, d = r["protocol"], r["retrieval"]
+    lines = [(f"**What the outputs add** (`narbuild eval --protocol io`; seeds {p['seeds']}, "
+             f"{p['recipe']['epochs']} epochs, NAS data hash {p['data_hash']}, nas_io hash "
+             f"{p['nas_io_hash']}, git {p.get('git')}):"), ""]
+    if r["losses"]:
+        last = r["losses"][-1]
+        lines.append("- (a) validation L1 of arch2vec-io, against predicting the mean output: "
+                     + "; ".join(f"{n.replace('_', ' ')} {last[n]['l1']:.3f} against "
+                                 f"{last[n]['baseline']:.3f}"
+                                 for n in ("unseen_networks", "unseen_images")) + ".")
+    budget = len(r["search"]["random"]["val"]["mean"])
+    lines += ["", (f"| features | (b) accuracy prediction, Spearman (95 % CI) | (c) regret "
+                   f"after {budget} queries | (d) functional retrieval, MAP@20 |"),
+              "| --- | --- | --- | --- |"]
+    for m, name in NAMES.items():
+        b = r["prediction"].get(m)
+        c = r["search"].get(m)
+        ret = d["methods"].get(m)
+        lines.append(f"| {name} | "
+                     + (f"{b['spearman']['mean']:.3f} ({b['spearman_ci'][0]:.3f}–"
+                        f"{b['spearman_ci'][1]:.3f})" if b else "–") + " | "
+                     + (f"{c['val']['mean'][-1]:.4f}" if c else "–") + " | "
+                     + (f"{ret['map@20']:.4f}" if ret else "–") + " |")
+    return "\n".join(lines)
+
+
 def markdown(r: dict[str, Any]) -> str:
     p = r["protocol"]
     lines = [(f"# IO protocol (arch2vec-IO): {p['networks']['train']} training and "
