@@ -46,6 +46,7 @@ def test_io_protocol_reports_a_to_d(io_ws):
         assert v["l1_lo"] <= v["l1"] <= v["l1_hi"] and v["baseline"] > 0
     # (b): the five feature sets
     assert set(report["prediction"]) == {"arch2vec", "arch2vec-io", "nar", "wl", "params"}
+    assert -1 <= report["accuracy_retest"] <= 1
     # (c): regret curves over all 8 networks; the validation regret never rises
     assert set(report["search"]) == {"arch2vec", "arch2vec-io", "random"}
     for method in report["search"].values():

@@ -80,6 +80,7 @@ def evaluate_io(ws: Workspace, seeds: Sequence[int] = (0, 1, 2), device: str = "
         "protocol": protocol(ws, records, io, seeds, epochs, runs, budget, dev),
         "losses": loss_curves(curves),
         "prediction": {m: predict_accuracy(features[m], io.accuracy, seeds) for m in PREDICTORS},
+        "accuracy_retest": accuracy_retest(io),
         "search": search(features, io, seeds, runs, budget),
         "retrieval": functional_retrieval(features, io, seeds),
         "train_seconds": {m: round(float(np.mean(v)), 1) for m, v in timing.items()},
@@ -180,6 +181,15 @@ def reduced(x: Any, seed: int, width: int = REDUCED) -> np.ndarray:
     from sklearn.decomposition import TruncatedSVD
 
     return TruncatedSVD(width, random_state=seed).fit_transform(x)
+
+
+def accuracy_retest(io: IOData) -> float:
+    """Spearman's rho between each network's accuracy on the validation images and on the
+    unseen images: how much of the accuracy ranking a second image sample reproduces, a
+    ceiling on what any predictor of it can reach."""
+    from scipy.stats import spearmanr
+
+    return round(float(spearmanr(io.accuracy, io.unseen_accuracy).statistic), 4)
 
 
 def _stat(values: list[float]) -> dict[str, float]:

@@ -80,6 +80,10 @@ def markdown(r: dict[str, Any]) -> str:
                      f"| {v['spearman_ci'][0]:.3f}–{v['spearman_ci'][1]:.3f} "
                      f"| {v['r2']['mean']:.3f} ± {v['r2']['std']:.3f} "
                      f"| {v['r2_ci'][0]:.3f}–{v['r2_ci'][1]:.3f} |")
+    if "accuracy_retest" in r:
+        lines += ["", ("The accuracy itself is noisy: a second sample of images (the unseen "
+                  "ones) reproduces the networks' accuracy ranking with Spearman "
+                  f"{r['accuracy_retest']:.3f} only.")]
     lines += ["", (f"## (c) Search: regret after n queries ({p['runs']} runs each; mean and "
               "95 % CI over runs)"), "", "| method | regret | " + " | ".join(
                   f"n = {n}" for n in _counts(r)) + " |",
