@@ -340,3 +340,14 @@ def test_default_run_under_a_minute():
     made = generate_set()
     assert time.perf_counter() - start < 60
     assert made.table.num_rows == 30000 and made.summary()["class_sizes"] == [3000] * 10
+
+
+def test_gen_nas_records_its_command_for_the_card(tmp_path, run_cli):
+    ws = tmp_path / "ws"
+    for count in ("20", "24"):  # a re-run replaces the table, so its command replaces too
+        assert run_cli(["-q", "-w", str(ws), "gen-nas", "--count", count, "--classes", "2",
+                        "--depth", "3", "--pool", "50", "--seed", "4"])[0] == 0
+    from narbuild import Workspace
+
+    assert Workspace(ws).commands()["gen-nas"] == [
+        "narbuild gen-nas --count 24 --classes 2 --seed 4 --depth 3 --pool 50"]

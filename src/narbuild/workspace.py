@@ -124,12 +124,15 @@ class Workspace:
         (self.root / "state").mkdir(exist_ok=True)
         return self.root / "state" / f"{name}.json"
 
-    def record_command(self, stage: str, command: str) -> None:
+    def record_command(self, stage: str, command: str, replace: bool = False) -> None:
         """Remember a command line that wrote this stage's table (once, in order), so the
-        dataset card can print the commands that reproduce the build."""
+        dataset card can print the commands that reproduce the build. ``replace``: the command
+        rewrote the whole table, so it is the stage's only one."""
         path = self.state_path("commands")
         state = load_state(path)
-        if command not in state.get(stage, []):
+        if replace:
+            save_state(path, {**state, stage: [command]})
+        elif command not in state.get(stage, []):
             save_state(path, {**state, stage: [*state.get(stage, []), command]})
 
     def commands(self) -> dict[str, list[str]]:

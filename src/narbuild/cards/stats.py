@@ -135,7 +135,8 @@ def _commands(x: CardInputs) -> list[str]:
     if "nas" in t:
         nas = t["nas"]
         classes = len(pc.unique(nas.column("cluster")))
-        lines.append(f"narbuild gen-nas --count {nas.num_rows} --classes {classes}")
+        lines.extend(x.commands.get("gen-nas")
+                     or [f"narbuild gen-nas --count {nas.num_rows} --classes {classes}"])
     if "nas_io" in t:
         lines.extend(x.commands.get("nas-io") or ["narbuild nas-io"])
     if "processed" in t:

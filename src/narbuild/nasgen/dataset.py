@@ -309,9 +309,18 @@ def write(ws: Workspace, count: int = 30000, classes: int = 10, seed: int = 0, d
         made = generate_set(count, classes, seed, depth, **options)
         ws.table("nas").replace(made.table)
         summary = made.summary()
+    ws.record_command("gen-nas", command(count, classes, seed, depth, options.get("radius"),
+                                         options.get("pool")), replace=True)
     summary.update(path=str(ws.table("nas").parts()[-1]),
                    seconds_total=round(time.perf_counter() - start, 2), peak_rss_mb=peak_rss_mb())
     return summary
+
+
+def command(count: int, classes: int, seed: int, depth: int, radius: int | None = None,
+            pool: int | None = None) -> str:
+    """The command line that rebuilds a nas table (for the dataset card)."""
+    return (f"narbuild gen-nas --count {count} --classes {classes} --seed {seed} --depth {depth}"
+            + (f" --radius {radius}" if radius else "") + (f" --pool {pool}" if pool else ""))
 
 
 def _write_on_ray(ws: Workspace, count: int, classes: int, seed: int, depth: int,
