@@ -38,7 +38,7 @@ from narbuild._version import __version__
 from narbuild.benchmark.protocols import PROTOCOLS, Catalogue, Task, protocol_tasks, size_bucket
 from narbuild.encoder import methods
 from narbuild.encoder.data import Inputs, Records, data_hash
-from narbuild.encoder.metrics import KS, cosine_topk, per_query_metrics
+from narbuild.encoder.metrics import KS, bootstrap_ci, cosine_topk, per_query_metrics
 from narbuild.encoder.train import TrainConfig, resolve_device, train_method, vectors_of
 from narbuild.encoder.wl import (
     FUSION_WEIGHT,
@@ -62,7 +62,6 @@ DEFAULT_METHODS = ("nar", "nar-ce", "nar-cl", "nar-val", "nar-cl+wl-fam", "gcn",
 WL_ROUNDS = (1, 2, 3)
 FUSION_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 SELECT_BY = "map@20"
-BOOTSTRAP = 1000
 METRICS = tuple(f"{m}@{k}" for m in ("mrr", "map", "ndcg") for k in KS)
 
 
@@ -298,18 +297,6 @@ def _aggregate(per_seed: list[dict[str, np.ndarray]], queries: np.ndarray, recor
             "seeds": len(per_seed),
             "slices": slices(averaged, queries, records.table, cat),
             "choices": _count(choices)}
-
-
-def bootstrap_ci(values: np.ndarray, resamples: int = BOOTSTRAP, seed: int = 0
-                 ) -> list[float]:
-    """The 2.5 and 97.5 percentiles of the mean of ``values`` over resampled queries."""
-    if not len(values):
-        return [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(values), size=(resamples, len(values)))
-    means = np.asarray(values)[draws].mean(1)
-    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)),
-                                                              4)]
 
 
 def slices(averaged: dict[str, np.ndarray], queries: np.ndarray, table: pa.Table,

@@ -67,7 +67,8 @@ def evaluate_protocols(ws: Workspace, datasets: Sequence[str], protocols: Sequen
                        on_run: Callable[[str, str, int], None] | None = None,
                        on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The v2 report of ``methods`` on ``protocols`` for each dataset with records."""
-    from narbuild.benchmark.run import BOOTSTRAP, FUSION_GRID, WL_ROUNDS, benchmark
+    from narbuild.benchmark.run import FUSION_GRID, WL_ROUNDS, benchmark
+    from narbuild.encoder.metrics import BOOTSTRAP
     from narbuild.encoder.train import resolve_device
 
     report: dict[str, Any] = {

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from narbuild._version import __version__
+from narbuild.encoder.checkpoint import METHODS as ENCODERS
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
 from narbuild.encoder.data import Inputs, Records, load_datasets
 from narbuild.encoder.methods import LEARNED
@@ -47,7 +48,7 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
     """
     if method not in TRAINABLE:
         raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
-    if not train and method not in ("nar", "gcn", "gat", "vae"):
+    if not train and method not in ENCODERS:
         raise NarbuildError(f"--method {method} has no checkpoint to embed with",
                             f"train it: `narbuild embed --train --method {method}`")
     if train and checkpoint:
@@ -65,7 +66,9 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
             spec = LEARNED[method]
             recipe = spec.config(cfg or TrainConfig())
             if spec.io:
-                inputs.io = _io(ws, records)
+                from narbuild.nasio.arch2vec import load_io
+
+                inputs.io = load_io(ws, records)
             model, stats = spec.train(inputs, cfg or TrainConfig(), dev)
             meta = {"method": spec.encoder, "extra": {"learned": method},
                     "epoch_seconds": stats.epoch_seconds}
@@ -93,13 +96,6 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
                                   "graphs_per_second": round(len(records) / max(seconds, 1e-9)),
                                   "seconds": round(time.perf_counter() - start, 2)}
     return summary
-
-
-def _io(ws: Workspace, records: Records) -> Any:
-    """The nas_io table lined up with the NAS records (for arch2vec-io)."""
-    from narbuild.nasio.arch2vec import load_io
-
-    return load_io(ws, records)
 
 
 def _bundled(method: str, dataset: str) -> Path:

@@ -19,6 +19,8 @@ import scipy.sparse as sp
 import torch
 
 KS = (20, 50, 100)
+BOOTSTRAP = 1000
+"""Resamples of every bootstrap interval."""
 
 
 def unit_rows(vectors: np.ndarray | sp.spmatrix) -> torch.Tensor | sp.csr_matrix:
@@ -106,3 +108,16 @@ def evaluate_vectors(vectors: np.ndarray | sp.spmatrix, labels: np.ndarray, quer
     ranked = cosine_topk(vectors, queries, max(ks))
     rel, num_relevant = relevance(labels, queries, ranked)
     return retrieval_metrics(rel, num_relevant, ks)
+
+
+def bootstrap_ci(values: np.ndarray, resamples: int = BOOTSTRAP, seed: int = 0
+                 ) -> list[float]:
+    """The 2.5 and 97.5 percentiles of the mean of ``values`` over resampled entries (queries,
+    networks or images)."""
+    if not len(values):
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(values), size=(resamples, len(values)))
+    means = np.asarray(values)[draws].mean(1)
+    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)),
+                                                              4)]

@@ -37,6 +37,7 @@ from torch_geometric.nn import global_mean_pool
 from narbuild.encoder.data import NUM_OPS, Records
 from narbuild.encoder.graphs import GraphStore
 from narbuild.encoder.losses import vae_loss
+from narbuild.encoder.metrics import bootstrap_ci
 from narbuild.encoder.models import GraphVAE
 from narbuild.encoder.train import TrainConfig, TrainStats, batches, embed_graphs
 from narbuild.errors import NarbuildError
@@ -47,7 +48,6 @@ IMAGES_PER_NETWORK = 8
 LABELLED_RUN, UNLABELLED_RUN = 3, 2
 """The paper alternates 300 labelled and 200 unlabelled batches; an epoch here is one pass over
 the labelled networks, so the same ratio runs in steps of 3 and 2."""
-BOOTSTRAP = 1000
 
 
 @dataclass
@@ -259,8 +259,5 @@ def validation_losses(model: Arch2vecIO, store: GraphStore, io: IOData, device: 
 
 def _mean_ci(values: np.ndarray, seed: int, prefix: str) -> dict[str, float]:
     """Mean and bootstrap 95 % interval of ``values``."""
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (BOOTSTRAP, len(values)))].mean(1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return {prefix: round(float(values.mean()), 4), f"{prefix}_lo": round(float(lo), 4),
-            f"{prefix}_hi": round(float(hi), 4)}
+    lo, hi = bootstrap_ci(values, seed=seed)
+    return {prefix: round(float(values.mean()), 4), f"{prefix}_lo": lo, f"{prefix}_hi": hi}

@@ -30,7 +30,7 @@ import torch
 
 from narbuild.encoder.data import Inputs, Records, data_hash, raw_graphs
 from narbuild.encoder.methods import learned
-from narbuild.encoder.metrics import cosine_topk, per_query_metrics
+from narbuild.encoder.metrics import BOOTSTRAP, cosine_topk, per_query_metrics
 from narbuild.encoder.train import TrainConfig, embed_graphs, resolve_device
 from narbuild.encoder.wl import wl_tfidf
 from narbuild.nasio.arch2vec import IOData, load_io, train_arch2vec
@@ -42,7 +42,6 @@ PREDICTORS = (*LEARNED, "nar", "wl", "params")
 RETRIEVERS = (*PREDICTORS, "random")
 RELEVANT = 20
 QUERY_COUNTS = (10, 25, 50, 100)
-BOOTSTRAP = 1000
 REDUCED = 64
 
 
