@@ -241,17 +241,65 @@ def test_fast_gcn_inference_equals_pyg_message_passing(directed):
     xs = [rng.integers(0, 30, size=n) for n in sizes]
     srcs = [rng.integers(0, n, size=2 * n) for n in sizes]
     dsts = [rng.integers(0, n, size=2 * n) for n in sizes]
-    g = GraphStore.from_lists(xs, srcs, dsts).batch(np.arange(25), undirected=not directed)
+    chain = np.arange(11)  # a block repeated 12 times: many nodes share one state
+    xs.append(np.tile([3, 7, 7], 12))
+    srcs.append(np.concatenate([3 * chain, 3 * chain + 1, 3 * chain + 2]))
+    dsts.append(np.concatenate([3 * chain + 1, 3 * chain + 2, 3 * chain + 3]))
+    store = GraphStore.from_lists(xs, srcs, dsts)
+    ids = np.concatenate([np.arange(26), [0, 25, 4, 25]])  # and graphs repeated in a batch
+    g = store.batch(ids, undirected=not directed)
     table = torch.randn(30, 16)
     torch.manual_seed(0)
     for gnn, tab in ((GNN("gcn", 16, 3, num_ids=30), None), (GNN("gcn", 16, 3, in_dim=16), table),
-                     (GNN("gcn", 16, 1, in_dim=16), table)):
+                     (GNN("gcn", 16, 2, num_ids=30), None), (GNN("gcn", 16, 1, in_dim=16), table)):
         gnn.eval()
         with torch.no_grad():
             fast = gnn.pool(g, tab)
             gnn.kind = "reference"  # the plain message-passing path
             slow = gnn.pool(g, tab)
-        assert torch.allclose(fast, slow, atol=1e-5, rtol=1e-4)
+        assert fast.shape == (len(ids), 16) and torch.allclose(fast, slow, atol=1e-5, rtol=1e-4)
+
+
+def test_fast_gcn_inference_computes_each_distinct_node_state_once():
+    from narbuild.encoder.graphs import GraphStore
+    from narbuild.encoder.models import _propagate_distinct, normalised_adjacency
+
+    chain = GraphStore.from_lists([np.array([1, 2, 2, 2, 2, 1])], [np.arange(5)],
+                                  [np.arange(1, 6)]).batch([0, 0, 0])
+    adj = normalised_adjacency(chain.edge_index, len(chain.x), torch.float32)
+    states = torch.randn(3, 4, dtype=torch.float32)
+    rows, node_row = _propagate_distinct(adj, chain.x, states)
+    # per chain: the two ends, the nodes next to them, the two middle nodes: 3 states
+    one = node_row[:6].tolist()
+    assert len(rows) == 3 and one == one[::-1] and len(set(one)) == 3
+    assert node_row.tolist() == one * 3
+    assert torch.allclose(rows[node_row], torch.sparse.mm(adj, states[chain.x]), atol=1e-6)
+
+
+def test_motif_graphs_cut_each_distinct_motifs_first_instance(workspace):
+    """The vectorised motif_graphs against its definition, one motif instance at a time."""
+    from narbuild.preprocess.motifs import context_graph
+
+    records = load_records(workspace, "real")
+    data = motif_graphs(records)
+    t = records.table
+    assert len(data.keys) == len(set(data.keys)) == len(data.motifs) == len(data.first)
+    for k, (r, instance) in enumerate(data.first):
+        keys, macro = t["motif_keys"][r].as_py(), np.array(t["macro_motif"][r].as_py())
+        assert keys[macro[instance]] == data.keys[k] and instance == np.argmax(macro == macro[instance])
+        assert data.keys[k] not in {key for row in t["motif_keys"][:r].to_pylist() for key in row}
+        nodes, src, dst = context_graph(np.array(t["node_motif"][r].as_py()),
+                                        t["edge_src"][r].as_py(), t["edge_dst"][r].as_py(),
+                                        instance, hops=0)
+        one = data.motifs.batch([k], undirected=False)
+        assert one.x.tolist() == np.array(t["op_ids"][r].as_py())[nodes].tolist()
+        assert one.edge_index.tolist() == [src.tolist(), dst.tolist()]
+    for r in range(len(records)):
+        keys = t["motif_keys"][r].as_py()
+        macro = data.macro.batch([r], undirected=False)
+        assert [data.keys[i] for i in macro.x] == [keys[j] for j in t["macro_motif"][r].as_py()]
+        assert macro.edge_index.tolist() == [t["macro_edge_src"][r].as_py(),
+                                             t["macro_edge_dst"][r].as_py()]
 
 
 def test_fusion_averages_the_two_cosines():

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from narbuild.encoder.graphs import GraphStore
 from narbuild.errors import NarbuildError
@@ -169,33 +170,71 @@ class MotifData:
 
 def motif_graphs(records: Records) -> MotifData:
     """Distinct motifs of ``records`` (the first instance of each key) and every record's macro
-    graph with node id = distinct motif index; context graphs follow on first use."""
-    key_index: dict[str, int] = {}
-    keys: list[str] = []
-    ops: list[str] = []
-    first: list[tuple[int, int]] = []
-    motif_parts: tuple[list, list, list] = ([], [], [])
-    macro_x = []
+    graph with node id = distinct motif index; context graphs follow on first use.
+
+    Vectorised over all records at once: the keys are numbered in order of first appearance,
+    and each distinct motif's first instance is cut out of the flat node and edge arrays."""
     t = records.table
-    columns = [_arrays(t[c]) for c in ("op_ids", "edge_src", "edge_dst", "node_motif",
-                                       "macro_motif")]
-    all_keys, all_ops = t["motif_keys"].to_pylist(), t["motif_ops"].to_pylist()
-    for r, (op, src, dst, node_motif, macro_motif) in enumerate(zip(*columns)):
-        record_keys = all_keys[r]
-        local = np.empty(len(record_keys), dtype=np.int64)
-        for j, key in enumerate(record_keys):
-            if key not in key_index:
-                key_index[key] = len(keys)
-                keys.append(key)
-                ops.append(all_ops[r][j])
-                instance = int(np.argmax(macro_motif == j))
-                first.append((r, instance))
-                _append(motif_parts, op, *context_graph(node_motif, src, dst, instance, hops=0))
-            local[j] = key_index[key]
-        macro_x.append(local[macro_motif])
-    macro = GraphStore.from_lists(macro_x, _arrays(t["macro_edge_src"]),
-                                  _arrays(t["macro_edge_dst"]))
-    return MotifData(keys, ops, GraphStore.from_lists(*motif_parts), macro, first, records)
+    ops, node_ptr = flat_lists(t["op_ids"])
+    node_motif, _ = flat_lists(t["node_motif"])
+    macro_motif, macro_ptr = flat_lists(t["macro_motif"])
+    src, edge_ptr = flat_lists(t["edge_src"])
+    dst, _ = flat_lists(t["edge_dst"])
+    key_column = t["motif_keys"].combine_chunks()
+    key_ptr = key_column.offsets.to_numpy().astype(np.int64)
+    encoded = key_column.flatten().dictionary_encode()
+    codes = encoded.indices.to_numpy().astype(np.int64)
+    keys = encoded.dictionary.to_pylist()
+    # macro node -> distinct motif; the first macro node with a key is its first instance
+    macro_record = _owner(macro_ptr)
+    macro_x = codes[key_ptr[macro_record] - key_ptr[0] + macro_motif]
+    instance = _first_of_each(macro_x, len(keys))
+    motif_ops = pa.concat_arrays([c.flatten() for c in t["motif_ops"].chunks]) \
+        if t.num_rows else pa.array([], pa.string())
+    first_key_pos = _first_of_each(codes, len(keys))
+    # the nodes and edges of each first instance, renumbered within it
+    motif_of_macro = np.full(len(macro_x), -1, dtype=np.int64)
+    motif_of_macro[instance] = np.arange(len(keys))
+    node_record = _owner(node_ptr)
+    node_key = motif_of_macro[macro_ptr[node_record] + node_motif]
+    chosen = np.flatnonzero(node_key >= 0)
+    chosen = chosen[np.argsort(node_key[chosen], kind="stable")]
+    node_count = np.bincount(node_key[chosen], minlength=len(keys))
+    local = np.zeros(len(ops), dtype=np.int64)
+    local[chosen] = np.arange(len(chosen)) - np.repeat(np.cumsum(node_count) - node_count,
+                                                       node_count)
+    base = node_ptr[_owner(edge_ptr)]
+    src_key, dst_key = node_key[src + base], node_key[dst + base]
+    edges = np.flatnonzero((src_key >= 0) & (src_key == dst_key))
+    edges = edges[np.argsort(src_key[edges], kind="stable")]
+    edge_count = np.bincount(src_key[edges], minlength=len(keys))
+    motifs = GraphStore(*(torch.from_numpy(a) for a in (
+        ops[chosen], local[src[edges] + base[edges]], local[dst[edges] + base[edges]],
+        _ptr(node_count), _ptr(edge_count))))
+    macro_src, _ = flat_lists(t["macro_edge_src"])
+    macro_dst, _ = flat_lists(t["macro_edge_dst"])
+    macro = GraphStore(*(torch.from_numpy(a) for a in (macro_x, macro_src, macro_dst, macro_ptr,
+                                                       flat_lists(t["macro_edge_src"])[1])))
+    first = list(zip(macro_record[instance].tolist(),
+                     (instance - macro_ptr[macro_record[instance]]).tolist()))
+    return MotifData(keys, motif_ops.take(first_key_pos).to_pylist(), motifs, macro, first,
+                     records)
+
+
+def _owner(ptr: np.ndarray) -> np.ndarray:
+    """The row of every flat position, from row offsets."""
+    return np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+
+
+def _first_of_each(codes: np.ndarray, count: int) -> np.ndarray:
+    """The first position of each code ``0..count-1`` in ``codes``."""
+    first = np.full(count, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return first
+
+
+def _ptr(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
 @dataclass

@@ -60,32 +60,91 @@ class GNN(nn.Module):
         """``pool`` in eval mode with fewer FLOPs (the same numbers to float tolerance, tested).
 
         A GCN layer is out = Â (h W) + b. Every node's input is a row of a table, so the input
-        layer and the first W run once per distinct row instead of once per node (17k distinct
-        motifs against 161k macro nodes). The mean over a graph's nodes commutes with the last
-        layer's W and b, so the last W runs once per graph. Â is built once, as a sparse matrix,
-        for all layers.
+        layer and the first W run once per distinct row instead of once per node. After each
+        layer, nodes whose rows of Â h are sums of the same weighted rows (the same operator
+        with the same neighbourhood: 466k motif nodes of the real set hold 19k distinct states)
+        share one state, so the next W runs once per distinct state. The mean over a graph's
+        nodes commutes with the last layer's W and b, so the last W runs once per graph.
         """
-        ids = g.x
         if table is None:
-            rows = self.input.weight
+            h, node_row = self.input.weight, g.x
         else:  # only the rows this batch uses (a big table is shared by many batches)
-            used, ids = torch.unique(g.x, return_inverse=True)
-            rows = self.input(table[used])
-        n, last = len(g.x), len(self.convs) - 1
-        adj = normalised_adjacency(g.edge_index, n, rows.dtype)
-        h = self.convs[0].lin(rows)[ids]  # layer 0's h W, computed per table row
+            used, node_row = torch.unique(g.x, return_inverse=True)
+            h = self.input(table[used])
+        adj, last = normalised_adjacency(g.edge_index, len(g.x), h.dtype), len(self.convs) - 1
         for i, conv in enumerate(self.convs):
-            if 0 < i < last:
-                h = conv.lin(h)
-            h = torch.sparse.mm(adj, h)
-            if i == last:  # mean over each graph's nodes, then its W
-                h = global_mean_pool(h, g.batch, g.num_graphs)
-                h = conv.lin(h) if i > 0 else h
+            if i == last:  # mean over each graph's nodes of Â h, then its W
+                h = conv.lin(torch.sparse.mm(_mean_of_propagated(adj, node_row, len(h), g), h))
+            else:
+                h, node_row = _propagate_distinct(adj, node_row, conv.lin(h))
             if conv.bias is not None:
                 h.add_(conv.bias)
             if i < last:
                 h.relu_()
         return h
+
+
+def _entries(adj: torch.Tensor, node_row: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Â's entries as (target node, row of the state table, weight): node ``u``'s state is row
+    ``node_row[u]`` of a table of distinct states."""
+    crow = adj.crow_indices()
+    target = torch.repeat_interleave(torch.arange(len(crow) - 1, device=crow.device),
+                                     crow[1:] - crow[:-1])
+    return target, node_row[adj.col_indices()], adj.values()
+
+
+def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, cols: int) -> torch.Tensor:
+    with torch.sparse.check_sparse_tensor_invariants(False), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, val, (len(crow) - 1, cols))
+
+
+def _propagate_distinct(adj: torch.Tensor, node_row: torch.Tensor,
+                        states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Â h for h = ``states[node_row]``, computed once per distinct row of Â h: (the distinct
+    rows, each node's row among them).
+
+    Two nodes have the same row when their entries of Â, mapped onto state rows, carry the same
+    weights. That is found from a random projection of those entries: two float64 keys, the
+    first grouping the nodes, the second checking the groups (to rounding: the order of a sum
+    moves a key by an ulp, a different row moves it by about 1). If the check ever fails,
+    every node keeps its own row."""
+    target, col, val = _entries(adj, node_row)
+    n = len(adj.crow_indices()) - 1
+    gen = torch.Generator(device=states.device).manual_seed(0)
+    probe = torch.randn(len(states), 2, dtype=torch.float64, generator=gen,
+                        device=states.device)
+    keys = torch.zeros(n, 2, dtype=torch.float64, device=states.device)
+    keys.index_add_(0, target, val.double()[:, None] * probe[col])
+    _, group = torch.unique(keys[:, 0], return_inverse=True)
+    first = torch.full((int(group.max()) + 1 if n else 0,), n, device=group.device)
+    first = first.scatter_reduce(0, group, torch.arange(n, device=group.device), "amin")
+    if not torch.allclose(keys[first[group], 1], keys[:, 1], rtol=1e-9, atol=1e-9):
+        first, group = torch.arange(n, device=group.device), torch.arange(n, device=group.device)
+    crow = adj.crow_indices()
+    sizes = crow[first + 1] - crow[first]
+    owner = torch.repeat_interleave(torch.arange(len(first), device=crow.device), sizes)
+    starts = torch.cumsum(sizes, 0) - sizes
+    positions = crow[first][owner] + torch.arange(len(owner), device=crow.device) - starts[owner]
+    sub_crow = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes, 0)])
+    sub = _csr(sub_crow, col[positions], val[positions], len(states))
+    return torch.sparse.mm(sub, states), group
+
+
+def _mean_of_propagated(adj: torch.Tensor, node_row: torch.Tensor, rows: int,
+                        g: GraphBatch) -> torch.Tensor:
+    """The ``[num_graphs, rows]`` matrix M with M h = each graph's mean over its nodes of Â h,
+    for h = ``states[node_row]`` (``rows`` states): Â's entries summed per (graph, state row)."""
+    target, col, val = _entries(adj, node_row)
+    graph = g.batch[target]
+    counts = torch.bincount(g.batch, minlength=g.num_graphs).to(val.dtype)
+    keys, inverse = torch.unique(graph * rows + col, return_inverse=True)
+    weight = torch.zeros(len(keys), dtype=val.dtype, device=val.device)
+    weight.index_add_(0, inverse, val / counts[graph])
+    per_graph = torch.bincount(torch.div(keys, rows, rounding_mode="floor"),
+                               minlength=g.num_graphs)
+    crow = torch.cat([per_graph.new_zeros(1), torch.cumsum(per_graph, 0)])
+    return _csr(crow, keys % rows, weight, rows)
 
 
 def distinct_mean_pool(h: torch.Tensor, ids: torch.Tensor, batch: torch.Tensor,
