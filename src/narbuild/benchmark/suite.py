@@ -14,10 +14,10 @@ from narbuild.benchmark.protocols import FOLDS, PROTOCOLS, Catalogue
 from narbuild.encoder.data import (
     Inputs,
     Records,
-    _records,
     data_hash,
     load_datasets,
     load_records,
+    records_of,
 )
 from narbuild.encoder.train import TrainConfig
 from narbuild.provenance import provenance
@@ -55,7 +55,7 @@ def load_catalogue(ws: Workspace, dataset: str, with_variants: bool,
                     "same_as_catalogue": len(variants) - kept}
             table = pa.concat_tables([table, extra])
             gallery += [False] * kept
-        records = _records(table)
+        records = records_of(table)
     cat = Catalogue.build(table["model_ids"].to_pylist(), table["fine_labels"].to_pylist(),
                           np.array(gallery))
     return Inputs(records), cat, info

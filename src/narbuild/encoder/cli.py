@@ -66,10 +66,16 @@ def _config(seed: int, **kw: Any) -> TrainConfig:
 @click.option("--save-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="With --train: where to save (default <workdir>/checkpoints/).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="ray: Ray Data reads the records and Ray actors embed "
+                                      "them, one GPU each where the cluster has GPUs.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="ray: the cluster [default: $RAY_ADDRESS, else a local instance].")
 @train_options("cl")  # benchmark v2 validation picks cl (the bundled checkpoint's)
 @click.pass_obj
 def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | None,
-          save_checkpoint: str | None, seed: int, **kw: Any) -> None:
+          save_checkpoint: str | None, seed: int, executor: str, address: str | None,
+          **kw: Any) -> None:
     """Embed the processed records into the embeddings table.
 
     \b
@@ -77,13 +83,14 @@ def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | No
       narbuild embed                              # the bundled NAR encoder, real + nas
       narbuild embed --train                      # retrain on this workspace (loss cl), then embed
       narbuild embed --checkpoint my.pt --dataset real
+      narbuild embed --executor ray               # on a Ray cluster ($RAY_ADDRESS)
     """
     from narbuild.encoder.embed import embed as run
 
     if save_checkpoint and not train:
         raise NarbuildError("--save-checkpoint needs --train", "add --train")
     summary = run(ctx.workspace(writer="embed"), dataset, method, train, checkpoint,
-                  save_checkpoint, _config(seed, **kw), kw["device"])
+                  save_checkpoint, _config(seed, **kw), kw["device"], executor, address)
 
     def render(s: dict[str, Any]) -> None:
         for name, d in s["datasets"].items():

@@ -76,7 +76,7 @@ def load_datasets(ws: Workspace, names: Sequence[str],
         rows = (processed.read(COLUMNS, subdir=name) if processed.parts(name)
                 else pa.table({c: [] for c in COLUMNS}))
         if rows.num_rows:
-            found[name] = _records(rows.sort_by("record_id"))
+            found[name] = records_of(rows.sort_by("record_id"))
         elif not skip_missing:
             raise NarbuildError(f"the processed table has no {name!r} records",
                                 "run `narbuild preprocess` (and `narbuild gen-nas` for nas) "
@@ -121,10 +121,11 @@ def records_from_rows(rows: Sequence[dict[str, Any]]) -> Records:
     schema = pa.schema([PROCESSED.field(c) for c in COLUMNS])
     plain = [{c: (r.get(c).tolist() if isinstance(r.get(c), np.ndarray) else r.get(c))
               for c in COLUMNS} for r in rows]
-    return _records(pa.Table.from_pylist(plain, schema=schema))
+    return records_of(pa.Table.from_pylist(plain, schema=schema))
 
 
-def _records(table: pa.Table) -> Records:
+def records_of(table: pa.Table) -> Records:
+    """Records of a table shaped like the processed table's encoder columns, in its order."""
     fine = table["fine_label"].to_pylist()
     names = sorted(set(fine))
     index = {n: i for i, n in enumerate(names)}

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from narbuild._version import __version__
 from narbuild.encoder.checkpoint import METHODS as ENCODERS
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
-from narbuild.encoder.data import Inputs, Records, load_datasets
+from narbuild.encoder.data import Inputs, load_datasets
 from narbuild.encoder.methods import LEARNED
 from narbuild.encoder.train import TrainConfig, resolve_device, vectors_of
 from narbuild.errors import NarbuildError
@@ -38,14 +38,23 @@ class EmbedSummary:
 
 def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool = False,
           checkpoint: str | Path | None = None, save_to: str | Path | None = None,
-          cfg: TrainConfig | None = None, device: str = "auto") -> EmbedSummary:
+          cfg: TrainConfig | None = None, device: str = "auto", executor: str = "local",
+          address: str | None = None) -> EmbedSummary:
     """Embed every processed record of ``dataset`` (real | nas | all) into the embeddings table.
 
     With ``train``, ``method`` (any learned method of :data:`narbuild.encoder.methods.LEARNED`,
     with its own recipe over ``cfg``) is trained on the dataset's training records and saved to
     ``save_to`` (default ``<workspace>/checkpoints/<method>-<dataset>.pt``); otherwise the
-    encoder comes from ``checkpoint``, or the bundled NAR checkpoint of each dataset.
+    encoder comes from ``checkpoint``, or the bundled NAR checkpoint of each dataset. With
+    ``executor="ray"`` a checkpoint embeds on the Ray cluster at ``address``
+    (:mod:`narbuild.encoder.ray_embed`).
     """
+    if executor == "ray":
+        if train:
+            raise NarbuildError("--executor ray embeds with a checkpoint; it does not train",
+                                "train first (narbuild embed --train), then embed with "
+                                "--checkpoint on Ray")
+        return _embed_on_ray(ws, dataset, method, checkpoint, device, address)
     if method not in TRAINABLE:
         raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
     if not train and method not in ENCODERS:
@@ -89,12 +98,44 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
         seconds = time.perf_counter() - embed_start
         label = (meta.get("extra") or {}).get("learned", meta["method"])
         encoder_id = f"{label}@{meta['hash']}" + ("" if train or checkpoint else " (bundled)")
-        _write(ws, records, name, label, encoder_id, vectors)
+        _write(ws, records.record_ids, records.table["model_id"].to_pylist(), name, label,
+               encoder_id, vectors)
         summary.datasets[name] = {"records": len(records), "dim": int(vectors.shape[1]),
                                   "encoder_id": encoder_id, "checkpoint": meta["path"],
                                   "embed_seconds": round(seconds, 2),
                                   "graphs_per_second": round(len(records) / max(seconds, 1e-9)),
                                   "seconds": round(time.perf_counter() - start, 2)}
+    return summary
+
+
+def _embed_on_ray(ws: Workspace, dataset: str, method: str, checkpoint: str | Path | None,
+                  device: str, address: str | None) -> EmbedSummary:
+    """``embed`` with Ray actors doing the work; the driver reads only ids and writes."""
+    from narbuild.encoder.ray_embed import embed_on_ray
+
+    if method not in ENCODERS:
+        raise NarbuildError(f"--method {method} has no checkpoint to embed with",
+                            f"train it: `narbuild embed --train --method {method}`")
+    processed, names = ws.table("processed"), dataset_names(dataset)
+    present = [n for n in names if processed.parts(n)] if dataset == "all" else names
+    summary = EmbedSummary(method, f"ray ({device})")
+    for name in present or names:
+        start = time.perf_counter()
+        path = Path(checkpoint) if checkpoint else _bundled(method, name)
+        _, meta = load_checkpoint(path)
+        ids = processed.read(["record_id", "model_id"], subdir=name).sort_by("record_id")
+        found = embed_on_ray(ws, name, path, device, address)
+        record_ids = ids["record_id"].to_pylist()
+        vectors = np.stack([found[r] for r in record_ids])
+        label = (meta.get("extra") or {}).get("learned", meta["method"])
+        encoder_id = f"{label}@{meta['hash']}" + ("" if checkpoint else " (bundled)")
+        _write(ws, record_ids, ids["model_id"].to_pylist(), name, label, encoder_id, vectors)
+        seconds = time.perf_counter() - start
+        summary.datasets[name] = {"records": len(record_ids), "dim": int(vectors.shape[1]),
+                                  "encoder_id": encoder_id, "checkpoint": str(path),
+                                  "embed_seconds": round(seconds, 2),
+                                  "graphs_per_second": round(len(record_ids) / seconds),
+                                  "seconds": round(seconds, 2)}
     return summary
 
 
@@ -106,15 +147,14 @@ def _bundled(method: str, dataset: str) -> Path:
     return path
 
 
-def _write(ws: Workspace, records: Records, dataset: str, method: str, encoder_id: str,
-           vectors: np.ndarray) -> None:
+def _write(ws: Workspace, record_ids: list[str], model_ids: list[str], dataset: str,
+           method: str, encoder_id: str, vectors: np.ndarray) -> None:
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    model_ids = records.table["model_id"].to_pylist()
     rows = [{"embedding_id": f"{method}:{rid}", "record_id": rid, "dataset": dataset,
              "model_id": mid, "method": method, "encoder_id": encoder_id,
              "dim": int(vectors.shape[1]), "vector": vec.tolist(),
              "narbuild_version": __version__, "embedded_at": now}
-            for rid, mid, vec in zip(records.record_ids, model_ids, vectors.astype(np.float32))]
+            for rid, mid, vec in zip(record_ids, model_ids, vectors.astype(np.float32))]
     table = ws.table("embeddings")
     _move_to_dataset_folders(table)
     table.append(rows, subdir=dataset)

@@ -36,7 +36,8 @@ from narbuild.tracing.workers import TraceOptions
                    "[default: 1; with --executor ray the workspace's count, else 8].")
 @click.option("--retry-errors", is_flag=True, help="Trace error rows again.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
-              show_default=True, help="ray: one Ray task per shard (pip install "
+              show_default=True, help="ray: one Ray task per shard, each with --workers "
+                                      "workers: give a shard a node's cores (pip install "
                                       "'narbuild[ray]').")
 @click.option("--address", default=None, metavar="auto|HOST:PORT",
               help="ray: the cluster [default: $RAY_ADDRESS, else a local instance].")
