@@ -181,8 +181,12 @@ def _shard_processes(root: Path) -> list[int]:
     return found
 
 
-def test_a_killed_shard_is_resubmitted_and_resumes(local_ray, catalog, reference, tmp_path,
-                                                  run_cli):
+@pytest.mark.parametrize("victim", ["shard subprocess", "Ray worker"])
+def test_a_killed_shard_or_ray_worker_is_run_again_and_resumes(local_ray, catalog, reference,
+                                                               tmp_path, run_cli, victim):
+    """SIGKILL of a shard's subprocess: the driver resubmits the shard. SIGKILL of the Ray
+    worker running it: Ray retries the task (its subprocess dies with it). Either way the shard
+    resumes from its parts: the local table, no row lost or repeated."""
     ws = _copy(catalog, tmp_path)
     killed: list[int] = []
 
@@ -190,8 +194,9 @@ def test_a_killed_shard_is_resubmitted_and_resumes(local_ray, catalog, reference
         deadline = time.monotonic() + 60
         while not killed and time.monotonic() < deadline:
             for pid in _shard_processes(ws.root):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+                target = pid if victim == "shard subprocess" else _parent(pid)
+                os.kill(target, signal.SIGKILL)
+                killed.append(target)
                 break
             time.sleep(0.05)
 
@@ -201,8 +206,15 @@ def test_a_killed_shard_is_resubmitted_and_resumes(local_ray, catalog, reference
                               "--num-shards", "4", *LIMITS])
     killer.join()
     assert killed and code == 0, err
-    assert '"resubmitted": 1' in out
+    if victim == "shard subprocess":
+        assert '"resubmitted": 1' in out
     assert _table(ws) == reference
+
+
+def _parent(pid: int) -> int:
+    """The parent process of ``pid`` (for a shard subprocess: the Ray worker running it)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def test_gen_nas_on_ray_gives_the_local_table(local_ray, tmp_path):
