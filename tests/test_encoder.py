@@ -215,6 +215,7 @@ def test_embed_and_eval_errors_are_one_line(workspace, run_cli, tmp_path):
         (["embed", "--checkpoint", str(bogus)], "not a loadable checkpoint"),
         (["embed", "--checkpoint", str(tmp_path / "missing.pt")], "no checkpoint at"),
         (["embed", "--method", "gcn"], "no bundled gcn encoder"),
+        (["embed", "--train", "--method", "wl-metric"], "measured by `narbuild eval` only"),
         (["embed", "--save-checkpoint", str(tmp_path / "x.pt")], "needs --train"),
         (["eval", "--methods", "nar,transformer"], "unknown method(s) transformer"),
         (["eval", "--seeds", "a,b"], "--seeds must be integers"),
@@ -346,3 +347,29 @@ def test_method_registry_drives_training_and_checkpoints(workspace, tmp_path):
     assert loaded.macro.readout == "distinct" and meta["config"]["readout"] == "distinct"
     assert np.allclose(embed_nar(model, motifs, torch.device("cpu")),
                        embed_nar(loaded, motifs, torch.device("cpu")), atol=1e-5)
+
+
+def test_wl_metric_is_a_learned_map_of_wl_fams_bag(workspace):
+    """wl-metric (encoder wlm): its input rows are wl-fam's over the training colours, colours
+    a new graph brings are dropped, and it embeds unit vectors through the method registry."""
+    from narbuild.encoder.data import Inputs
+    from narbuild.encoder.methods import learned
+    from narbuild.encoder.train import train_method, vectors_of
+    from narbuild.encoder.wl import FAMILY_ROUNDS, family_rows, wl_counts
+
+    records = load_records(workspace, "real")
+    inputs = Inputs(records)
+    spec = learned("wl-metric")
+    cfg = TrainConfig(dim=32, epochs=2, batch=64)
+    model, stats = train_method(spec.encoder, inputs, cfg, torch.device("cpu"))
+    assert len(stats.epoch_seconds["graph"]) == 3  # the untrained block 0, then 2 epochs
+    vectors = vectors_of(spec.encoder, model, inputs, torch.device("cpu"))
+    assert vectors.shape == (len(records), 32)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    counts, _ = wl_counts(inputs.raw, FAMILY_ROUNDS)
+    seen = np.flatnonzero(np.asarray((counts[records.train] > 0).sum(0)).ravel())
+    expected, _ = family_rows(counts[:, seen].tocsr(), records.labels, records.train)
+    assert abs(model.rows(inputs.raw) - expected).max() < 1e-6
+    test = records.test  # their colours outside the training records count for nothing
+    unseen = np.setdiff1d(np.flatnonzero(np.asarray((counts[test] > 0).sum(0)).ravel()), seen)
+    assert len(unseen) and model.rows(inputs.raw).shape[1] == len(seen)

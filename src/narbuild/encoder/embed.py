@@ -57,6 +57,10 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
         return _embed_on_ray(ws, dataset, method, checkpoint, device, address)
     if method not in TRAINABLE:
         raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
+    if LEARNED[method].encoder not in ENCODERS:
+        raise NarbuildError(f"{method} is measured by `narbuild eval` only: it has no "
+                            "checkpoint format yet",
+                            "embed with nar (the bundled encoder) or another method")
     if not train and method not in ENCODERS:
         raise NarbuildError(f"--method {method} has no checkpoint to embed with",
                             f"train it: `narbuild embed --train --method {method}`")

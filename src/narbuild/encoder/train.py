@@ -97,7 +97,8 @@ def batches(ids: np.ndarray, size: int, rng: np.random.Generator | None = None,
         start = end
 
 
-def _seed(seed: int) -> np.random.Generator:
+def seeded(seed: int) -> np.random.Generator:
+    """torch seeded, and a numpy generator from the same seed."""
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
 
@@ -137,7 +138,7 @@ def train_nar(records: Records, motifs: MotifData, cfg: TrainConfig, device: tor
     """The two-stage NAR training (Eq. 7). ``init`` (e.g. pre-trained on NAS, Table 4) gets a
     new head for these records' families."""
     _check_loss(cfg.loss)
-    rng, stats = _seed(cfg.seed), TrainStats()
+    rng, stats = seeded(cfg.seed), TrainStats()
     model = init or NAREncoder(NUM_OPS, len(records.label_names), cfg.dim, cfg.layers,
                                cfg.dropout, cfg.readout)
     if init is not None:
@@ -189,7 +190,7 @@ def train_graph_encoder(kind: str, records: Records, raw: GraphStore, cfg: Train
                         device: torch.device) -> tuple[GraphEncoder, TrainStats]:
     """GCN or GAT (``kind``) on the raw operator graphs, the graph objective, same recipe."""
     _check_loss(cfg.loss)
-    rng, stats = _seed(cfg.seed), TrainStats()
+    rng, stats = seeded(cfg.seed), TrainStats()
     model = GraphEncoder(kind, NUM_OPS, len(records.label_names), cfg.dim, cfg.layers,
                          cfg.dropout).to(device).train()
     _supervised(model, model.head, list(model.parameters()), raw.to(device), records, cfg,
@@ -200,7 +201,7 @@ def train_graph_encoder(kind: str, records: Records, raw: GraphStore, cfg: Train
 def train_vae(records: Records, raw: GraphStore, cfg: TrainConfig,
               device: torch.device) -> tuple[GraphVAE, TrainStats]:
     """The graph VAE on the training records' raw graphs (no labels), same recipe."""
-    rng, stats = _seed(cfg.seed), TrainStats()
+    rng, stats = seeded(cfg.seed), TrainStats()
     model = GraphVAE(NUM_OPS, cfg.dim, cfg.layers, cfg.dropout, cfg.latent).to(device).train()
     store, nodes = raw.to(device), raw.num_nodes.numpy()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -255,14 +256,18 @@ def embed_nar(model: NAREncoder, motifs: MotifData, device: torch.device) -> np.
 
 def train_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
                  init: NAREncoder | None = None) -> tuple[torch.nn.Module, TrainStats]:
-    """Train ``method`` (nar, gcn, gat or vae) on the training records of ``inputs``."""
+    """Train ``method`` (nar, gcn, gat, vae or wlm) on the training records of ``inputs``."""
     if method == "nar":
         return train_nar(inputs.records, inputs.motifs, cfg, device, init=init)
     if method in ("gcn", "gat"):
         return train_graph_encoder(method, inputs.records, inputs.raw, cfg, device)
     if method == "vae":
         return train_vae(inputs.records, inputs.raw, cfg, device)
-    raise NarbuildError(f"unknown method {method!r}", "use nar, gcn, gat or vae")
+    if method == "wlm":
+        from narbuild.encoder.wlmetric import train_wl_metric
+
+        return train_wl_metric(inputs.records, inputs.raw, cfg, device)
+    raise NarbuildError(f"unknown method {method!r}", "use nar, gcn, gat, vae or wlm")
 
 
 def vectors_of(method: str, model: torch.nn.Module, inputs: Inputs,
@@ -271,4 +276,6 @@ def vectors_of(method: str, model: torch.nn.Module, inputs: Inputs,
     model.to(device).eval()
     if method == "nar":
         return embed_nar(model, inputs.motifs, device)
+    if method == "wlm":
+        return model.embed(inputs.raw)
     return embed_graphs(model, inputs.raw, device)

@@ -1,0 +1,120 @@
+"""A learned metric over Weisfeiler-Lehman colours (#19's "WL colours as features").
+
+A graph is the presence of its WL colours (rounds 0..``rounds``) over the colours of the training
+records, weighted by the idf over the training families (``wl-fam``'s bag, :mod:`wl`), and
+embedded by one learned linear map: ``normalize(x @ P)``. It is a GNN with WL colours as node
+features and a sum readout, with no message passing left to learn. ``P`` starts as a random
+projection (so the first cosines are ``wl-fam``'s, up to the projection's distortion) and is
+trained with the graph contrastive loss (Eq. 5) over the training families, in blocks of
+:data:`STEPS` steps; the block kept is the one with the best MAP@20 on a validation split cut
+from the training records (:func:`narbuild.encoder.data.validation_split`), never on test
+queries.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from narbuild.encoder.data import Records, validation_split
+from narbuild.encoder.graphs import GraphStore
+from narbuild.encoder.losses import graph_contrastive
+from narbuild.encoder.metrics import evaluate_vectors
+from narbuild.encoder.train import TrainConfig, TrainStats, seeded
+from narbuild.encoder.wl import FAMILY_ROUNDS, family_rows, tfidf_rows, wl_counts
+
+STEPS = 25
+"""Optimiser steps per epoch (one validation check each)."""
+
+
+class WLMetric(nn.Module):
+    """``normalize(x @ proj)`` of a graph's idf-weighted WL colour presence ``x``."""
+
+    def __init__(self, num_colours: int, dim: int, rounds: int = FAMILY_ROUNDS) -> None:
+        super().__init__()
+        self.rounds = rounds
+        self.register_buffer("colours", torch.zeros(num_colours, dtype=torch.int64))
+        """The training colours (uint64 hashes stored as int64), sorted as uint64."""
+        self.register_buffer("idf", torch.ones(num_colours))
+        self.proj = nn.Parameter(torch.randn(num_colours, dim) / dim ** 0.5)
+
+    def rows(self, graphs: GraphStore) -> sp.csr_matrix:
+        """Each graph's unit-length idf-weighted presence row over the training colours
+        (colours the training records never showed are dropped)."""
+        counts, found = wl_counts(graphs, self.rounds)
+        known = self.colours.cpu().numpy().view(np.uint64)
+        at = np.minimum(np.searchsorted(known, found), len(known) - 1)
+        hit = known[at] == found
+        counts = counts[:, np.flatnonzero(hit)].tocsr()
+        counts.data[:] = 1
+        counts = sp.csr_matrix((counts.data, at[hit][counts.indices], counts.indptr),
+                               shape=(counts.shape[0], len(known)))
+        return tfidf_rows(counts, self.idf.cpu().numpy())
+
+    def forward(self, rows: sp.csr_matrix) -> torch.Tensor:
+        return F.normalize(torch.sparse.mm(_tensor(rows, self.proj.device), self.proj), dim=1)
+
+    @torch.no_grad()
+    def embed(self, graphs: GraphStore) -> np.ndarray:
+        return self(self.rows(graphs)).float().cpu().numpy()
+
+
+def _tensor(rows: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+    rows = rows.tocsr().astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(torch.from_numpy(rows.indptr.astype(np.int64)),
+                                       torch.from_numpy(rows.indices.astype(np.int64)),
+                                       torch.from_numpy(rows.data), rows.shape, device=device)
+
+
+def train_wl_metric(records: Records, raw: GraphStore, cfg: TrainConfig, device: torch.device
+                    ) -> tuple[WLMetric, TrainStats]:
+    """:class:`WLMetric` fitted on ``records``' training rows: ``cfg.epochs`` blocks of
+    :data:`STEPS` steps of ``cfg.batch`` records, Adam at ``cfg.lr``, the contrastive loss at
+    ``cfg.temperature``; the block with the best validation MAP@20 is kept (block 0: the
+    untrained projection)."""
+    rng, train = seeded(cfg.seed), records.train
+    counts, colours = wl_counts(raw, FAMILY_ROUNDS)
+    seen = np.flatnonzero(np.asarray((counts[train] > 0).sum(0)).ravel())
+    rows, idf = family_rows(counts[:, seen].tocsr(), records.labels, train)
+    model = WLMetric(len(seen), cfg.dim).to(device)
+    model.colours.copy_(torch.from_numpy(colours[seen].view(np.int64)))
+    model.idf.copy_(torch.from_numpy(idf.astype(np.float32)))
+    fit, held = validation_split(train, records.labels, cfg.seed)
+    labels = torch.as_tensor(records.labels, device=device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    stats, best = TrainStats(), (-1.0, copy.deepcopy(model.state_dict()))
+    for epoch in range(cfg.epochs + 1):
+        start = time.perf_counter()
+        loss = torch.zeros(())
+        for _ in range(STEPS if epoch else 0):
+            picked = rng.choice(fit, min(cfg.batch, len(fit)), replace=False)
+            loss = graph_contrastive(model(rows[picked]), labels[picked], cfg.temperature)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        score = _validation_map(model, rows, records.labels, train, held)
+        if score > best[0]:
+            best = (score, copy.deepcopy(model.state_dict()))
+        stats.add("graph", time.perf_counter() - start, float(loss.detach()))
+    model.load_state_dict(best[1])
+    return model, stats
+
+
+def _validation_map(model: WLMetric, rows: sp.csr_matrix, labels: np.ndarray,
+                    train: np.ndarray, held: np.ndarray) -> float:
+    """MAP@20 of the ``held`` queries ranked among the training records."""
+    if not len(held):
+        return 0.0
+    with torch.no_grad():
+        vectors = model(rows[train]).cpu().numpy()
+    queries = np.searchsorted(train, held)
+    return evaluate_vectors(vectors, labels[train], queries, ks=(20,))["map@20"]
