@@ -373,3 +373,28 @@ def test_wl_metric_is_a_learned_map_of_wl_fams_bag(workspace):
     test = records.test  # their colours outside the training records count for nothing
     unseen = np.setdiff1d(np.flatnonzero(np.asarray((counts[test] > 0).sum(0)).ravel()), seen)
     assert len(unseen) and model.rows(inputs.raw).shape[1] == len(seen)
+
+
+def test_wl_metric_trains_saves_embeds_and_searches(workspace, run_cli, tmp_path):
+    """embed --train --method wl-metric writes a checkpoint (its colours in it) that loads
+    weights-only and reproduces its vectors; search embeds a new model's query with it."""
+    ws = Workspace(shutil.copytree(workspace.root, tmp_path / "ws"))
+    code, out, err = run_cli(["-w", str(ws.root), "--json", "embed", "--dataset", "real",
+                              "--method", "wl-metric", "--train"])
+    ckpt = ws.root / "checkpoints" / "wl-metric-real.pt"  # where search finds it
+    assert code == 0, err
+    assert json.loads(out)["datasets"]["real"]["encoder_id"].startswith("wl-metric@")
+    payload = torch.load(ckpt, weights_only=True)
+    assert payload["method"] == "wlm" and payload["extra"]["colours"] > 0
+    model, _ = load_checkpoint(ckpt)
+    records = load_records(ws, "real")
+    stored = {r["record_id"]: r["vector"] for r in ws.table("embeddings").read(
+        subdir="real").to_pylist() if r["method"] == "wl-metric"}
+    again = model.embed(raw_graphs(records))
+    assert all(np.allclose(stored[r], v, atol=1e-5) for r, v in zip(records.record_ids, again))
+    hits = narbuild.search("timm:resnet26", workspace=ws, method="wl-metric", k=3).hits
+    assert len(hits) == 3 and hits[0].model_id.startswith("timm:resnet")
+    payload["extra"]["colours"] = -1
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(Exception, match="number of WL colours"):
+        load_checkpoint(tmp_path / "bad.pt")

@@ -23,12 +23,18 @@ from narbuild.errors import NarbuildError
 
 FORMAT = "narbuild-encoder"
 VERSION = 1
-METHODS = ("nar", "gcn", "gat", "vae")
+METHODS = ("nar", "gcn", "gat", "vae", "wlm")
 
 
 def bundled_path(dataset: str) -> Path:
     """The packaged NAR checkpoint for ``dataset`` (real | nas)."""
     return Path(str(resources.files("narbuild") / "data" / "encoder" / f"nar-{dataset}.pt"))
+
+
+def encoder_label(meta: dict[str, Any]) -> str:
+    """The name a checkpoint's embeddings carry: the learned method it was trained as
+    (``nar-cl``, ``wl-metric``), else its encoder (``nar``)."""
+    return (meta.get("extra") or {}).get("learned", meta["method"])
 
 
 def find_checkpoint(encoder_id: str, dataset: str, folder: Path) -> Path:
@@ -51,6 +57,8 @@ def save_checkpoint(model: torch.nn.Module, method: str, dataset: str, cfg: Trai
     """Write ``model`` to ``path`` atomically; returns the checkpoint's content hash."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
              if not k.startswith("context.")}
+    if method == "wlm":  # its input width: the training records' WL colours
+        extra = {**(extra or {}), "colours": int(state["colours"].shape[0])}
     payload = {"format": FORMAT, "version": VERSION, "method": method, "dataset": dataset,
                "num_ops": NUM_OPS, "config": cfg.as_dict(), "label_names": list(label_names),
                "extra": dict(extra or {}), "state_dict": state}
@@ -92,7 +100,8 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         raise _broken(path, "its weights are not a dict of tensors")
     with torch.device("meta"):  # check the shapes before allocating anything
         shapes = {k: tuple(v.shape) for k, v in
-                  build_model(meta["method"], len(meta["label_names"]), cfg).state_dict().items()
+                  build_model(meta["method"], len(meta["label_names"]), cfg,
+                              _colours(path, meta)).state_dict().items()
                   if not k.startswith("context.")}
     missing = [k for k in shapes if k not in state]
     unexpected = [k for k in state if k not in shapes]
@@ -102,7 +111,7 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
                             f"({len(missing)} missing, {len(unexpected)} unexpected, "
                             f"{len(wrong)} of another shape)",
                             "retrain it with `narbuild embed --train`")
-    model = build_model(meta["method"], len(meta["label_names"]), cfg)
+    model = build_model(meta["method"], len(meta["label_names"]), cfg, _colours(path, meta))
     model.load_state_dict(state, strict=False)
     return model.eval(), meta
 
@@ -144,12 +153,34 @@ def _broken(path: Path, why: str) -> NarbuildError:
                          "--checkpoint to use the bundled encoder")
 
 
-def build_model(method: str, num_classes: int, cfg: TrainConfig) -> torch.nn.Module:
-    """An untrained model of ``method`` with ``cfg``'s sizes."""
+MAX_COLOURS = 10_000_000
+"""Most WL colours a ``wlm`` checkpoint may declare."""
+
+
+def _colours(path: Path, meta: dict[str, Any]) -> int:
+    """A ``wlm`` checkpoint's number of WL colours (0 for the other encoders), checked."""
+    if meta["method"] != "wlm":
+        return 0
+    colours = (meta.get("extra") or {}).get("colours")
+    if not isinstance(colours, int) or isinstance(colours, bool) or not (
+            1 <= colours <= MAX_COLOURS):
+        raise _broken(path, f"its number of WL colours is {colours!r}, outside "
+                            f"1..{MAX_COLOURS}")
+    return colours
+
+
+def build_model(method: str, num_classes: int, cfg: TrainConfig,
+                colours: int = 0) -> torch.nn.Module:
+    """An untrained model of ``method`` with ``cfg``'s sizes (``colours``: a ``wlm``'s input
+    width)."""
     if method == "nar":
         return NAREncoder(NUM_OPS, num_classes, cfg.dim, cfg.layers, cfg.dropout, cfg.readout)
     if method in ("gcn", "gat"):
         return GraphEncoder(method, NUM_OPS, num_classes, cfg.dim, cfg.layers, cfg.dropout)
     if method == "vae":
         return GraphVAE(NUM_OPS, cfg.dim, cfg.layers, cfg.dropout, cfg.latent)
+    if method == "wlm":
+        from narbuild.encoder.wlmetric import WLMetric
+
+        return WLMetric(colours, cfg.dim)
     raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")

@@ -14,7 +14,12 @@ import pyarrow.compute as pc
 
 from narbuild._version import __version__
 from narbuild.encoder.checkpoint import METHODS as ENCODERS
-from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
+from narbuild.encoder.checkpoint import (
+    bundled_path,
+    encoder_label,
+    load_checkpoint,
+    save_checkpoint,
+)
 from narbuild.encoder.data import Inputs, load_datasets
 from narbuild.encoder.methods import LEARNED
 from narbuild.encoder.train import TrainConfig, resolve_device, vectors_of
@@ -57,10 +62,6 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
         return _embed_on_ray(ws, dataset, method, checkpoint, device, address)
     if method not in TRAINABLE:
         raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
-    if LEARNED[method].encoder not in ENCODERS:
-        raise NarbuildError(f"{method} is measured by `narbuild eval` only: it has no "
-                            "checkpoint format yet",
-                            "embed with nar (the bundled encoder) or another method")
     if not train and method not in ENCODERS:
         raise NarbuildError(f"--method {method} has no checkpoint to embed with",
                             f"train it: `narbuild embed --train --method {method}`")
@@ -100,7 +101,7 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
         embed_start = time.perf_counter()
         vectors = vectors_of(meta["method"], model, inputs, dev)
         seconds = time.perf_counter() - embed_start
-        label = (meta.get("extra") or {}).get("learned", meta["method"])
+        label = encoder_label(meta)
         encoder_id = f"{label}@{meta['hash']}" + ("" if train or checkpoint else " (bundled)")
         _write(ws, records.record_ids, records.table["model_id"].to_pylist(), name, label,
                encoder_id, vectors)
@@ -131,7 +132,7 @@ def _embed_on_ray(ws: Workspace, dataset: str, method: str, checkpoint: str | Pa
         found = embed_on_ray(ws, name, path, device, address)
         record_ids = ids["record_id"].to_pylist()
         vectors = np.stack([found[r] for r in record_ids])
-        label = (meta.get("extra") or {}).get("learned", meta["method"])
+        label = encoder_label(meta)
         encoder_id = f"{label}@{meta['hash']}" + ("" if checkpoint else " (bundled)")
         _write(ws, record_ids, ids["model_id"].to_pylist(), name, label, encoder_id, vectors)
         seconds = time.perf_counter() - start

@@ -93,7 +93,8 @@ def _entries(adj: torch.Tensor, node_row: torch.Tensor) -> tuple[torch.Tensor, .
     return target, node_row[adj.col_indices()], adj.values()
 
 
-def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, cols: int) -> torch.Tensor:
+def csr_tensor(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, cols: int) -> torch.Tensor:
+    """A ``[len(crow) - 1, cols]`` CSR tensor, unchecked (the callers build valid ones)."""
     with torch.sparse.check_sparse_tensor_invariants(False), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(crow, col, val, (len(crow) - 1, cols))
@@ -127,7 +128,7 @@ def _propagate_distinct(adj: torch.Tensor, node_row: torch.Tensor,
     starts = torch.cumsum(sizes, 0) - sizes
     positions = crow[first][owner] + torch.arange(len(owner), device=crow.device) - starts[owner]
     sub_crow = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes, 0)])
-    sub = _csr(sub_crow, col[positions], val[positions], len(states))
+    sub = csr_tensor(sub_crow, col[positions], val[positions], len(states))
     return torch.sparse.mm(sub, states), group
 
 
@@ -144,7 +145,7 @@ def _mean_of_propagated(adj: torch.Tensor, node_row: torch.Tensor, rows: int,
     per_graph = torch.bincount(torch.div(keys, rows, rounding_mode="floor"),
                                minlength=g.num_graphs)
     crow = torch.cat([per_graph.new_zeros(1), torch.cumsum(per_graph, 0)])
-    return _csr(crow, keys % rows, weight, rows)
+    return csr_tensor(crow, keys % rows, weight, rows)
 
 
 def distinct_mean_pool(h: torch.Tensor, ids: torch.Tensor, batch: torch.Tensor,
@@ -172,9 +173,7 @@ def normalised_adjacency(edge_index: torch.Tensor, n: int, dtype: torch.dtype) -
     src, dst = src[order], dst[order]
     crow = torch.zeros(n + 1, dtype=torch.int64, device=src.device)
     crow[1:] = torch.cumsum(degree, 0)
-    with torch.sparse.check_sparse_tensor_invariants(False), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow, src, inv_sqrt[dst] * inv_sqrt[src], (n, n))
+    return csr_tensor(crow, src, inv_sqrt[dst] * inv_sqrt[src], n)
 
 
 def _conv(kind: str, dim: int) -> nn.Module:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import time
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +26,7 @@ from narbuild.encoder.data import Records, validation_split
 from narbuild.encoder.graphs import GraphStore
 from narbuild.encoder.losses import graph_contrastive
 from narbuild.encoder.metrics import evaluate_vectors
+from narbuild.encoder.models import csr_tensor
 from narbuild.encoder.train import TrainConfig, TrainStats, seeded
 from narbuild.encoder.wl import FAMILY_ROUNDS, family_rows, tfidf_rows, wl_counts
 
@@ -68,11 +68,8 @@ class WLMetric(nn.Module):
 
 def _tensor(rows: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     rows = rows.tocsr().astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(torch.from_numpy(rows.indptr.astype(np.int64)),
-                                       torch.from_numpy(rows.indices.astype(np.int64)),
-                                       torch.from_numpy(rows.data), rows.shape, device=device)
+    return csr_tensor(*(torch.from_numpy(a).to(device) for a in (
+        rows.indptr.astype(np.int64), rows.indices.astype(np.int64), rows.data)), rows.shape[1])
 
 
 def train_wl_metric(records: Records, raw: GraphStore, cfg: TrainConfig, device: torch.device

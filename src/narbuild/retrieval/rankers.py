@@ -135,7 +135,7 @@ class EmbeddingRanker:
         return self.index.exact
 
     def _embed(self, record: dict[str, Any]) -> np.ndarray:
-        from narbuild.encoder.checkpoint import find_checkpoint, load_checkpoint
+        from narbuild.encoder.checkpoint import encoder_label, find_checkpoint, load_checkpoint
         from narbuild.encoder.data import Inputs, records_from_rows
         from narbuild.encoder.train import resolve_device, vectors_of
 
@@ -144,8 +144,9 @@ class EmbeddingRanker:
                     else find_checkpoint(self.encoder_id, self.dataset,
                                          self.ws.root / "checkpoints"))
             model, meta = load_checkpoint(path)
-            if not self.encoder_id.startswith(f"{meta['method']}@{meta['hash']}"):
-                raise NarbuildError(f"{path} is encoder {meta['method']}@{meta['hash']}, but the "
+            made = f"{encoder_label(meta)}@{meta['hash']}"
+            if not self.encoder_id.startswith(made):
+                raise NarbuildError(f"{path} is encoder {made}, but the "
                                     f"{self.dataset} embeddings come from {self.encoder_id}",
                                     "pass the checkpoint that made them, or re-run "
                                     "`narbuild embed`")
