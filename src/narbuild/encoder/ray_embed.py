@@ -27,13 +27,13 @@ from narbuild.errors import NarbuildError
 from narbuild.workspace import Workspace
 
 BATCH = 1024
-"""Records per actor call: big enough that a batch's motifs repeat across its records."""
+"""Records per batch: big enough that a batch's motifs repeat across its records."""
 
 
 def embed_on_ray(ws: Workspace, dataset: str, checkpoint: Path, device: str = "auto",
                  address: str | None = None, batch: int = BATCH) -> dict[str, np.ndarray]:
     """The vector of every ``dataset`` record of the processed table, by record id, embedded
-    with ``checkpoint`` by Ray actors (``device``: auto | cpu | cuda, on the workers)."""
+    with ``checkpoint`` by Ray workers (``device``: auto | cpu | cuda, on the workers)."""
     from narbuild.encoder.data import COLUMNS
     from narbuild.tracing.ray_executor import connect
 
