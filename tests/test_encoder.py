@@ -215,7 +215,6 @@ def test_embed_and_eval_errors_are_one_line(workspace, run_cli, tmp_path):
         (["embed", "--checkpoint", str(bogus)], "not a loadable checkpoint"),
         (["embed", "--checkpoint", str(tmp_path / "missing.pt")], "no checkpoint at"),
         (["embed", "--method", "gcn"], "no bundled gcn encoder"),
-        (["embed", "--train", "--method", "wl-metric"], "measured by `narbuild eval` only"),
         (["embed", "--save-checkpoint", str(tmp_path / "x.pt")], "needs --train"),
         (["eval", "--methods", "nar,transformer"], "unknown method(s) transformer"),
         (["eval", "--seeds", "a,b"], "--seeds must be integers"),
@@ -354,14 +353,15 @@ def test_wl_metric_is_a_learned_map_of_wl_fams_bag(workspace):
     a new graph brings are dropped, and it embeds unit vectors through the method registry."""
     from narbuild.encoder.data import Inputs
     from narbuild.encoder.methods import learned
-    from narbuild.encoder.train import train_method, vectors_of
+    from narbuild.encoder.train import vectors_of
     from narbuild.encoder.wl import FAMILY_ROUNDS, family_rows, wl_counts
+    from narbuild.encoder.wlmetric import train_wl_metric
 
     records = load_records(workspace, "real")
     inputs = Inputs(records)
     spec = learned("wl-metric")
     cfg = TrainConfig(dim=32, epochs=2, batch=64)
-    model, stats = train_method(spec.encoder, inputs, cfg, torch.device("cpu"))
+    model, stats = train_wl_metric(records, inputs.raw, cfg, torch.device("cpu"))
     assert len(stats.epoch_seconds["graph"]) == 3  # the untrained block 0, then 2 epochs
     vectors = vectors_of(spec.encoder, model, inputs, torch.device("cpu"))
     assert vectors.shape == (len(records), 32)

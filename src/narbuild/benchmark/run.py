@@ -175,7 +175,7 @@ class Bench:
         cfg = spec.config(replace(self.cfg, seed=seed))
         view = Inputs(task_records(self.inputs.records, fit), self.inputs._cache)
         init = copy.deepcopy(self._pretrained(seed)) if spec.pretrain_on_nas else None
-        model, _ = train_method(spec.encoder, view, cfg, self.device, init=init)
+        model, _ = spec.train(view, cfg, self.device, init=init)
         return vectors_of(spec.encoder, model, view, self.device)
 
     def _pretrained(self, seed: int) -> torch.nn.Module:

@@ -256,18 +256,15 @@ def embed_nar(model: NAREncoder, motifs: MotifData, device: torch.device) -> np.
 
 def train_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.device,
                  init: NAREncoder | None = None) -> tuple[torch.nn.Module, TrainStats]:
-    """Train ``method`` (nar, gcn, gat, vae or wlm) on the training records of ``inputs``."""
+    """Train ``method`` (nar, gcn, gat or vae) on the training records of ``inputs``."""
     if method == "nar":
         return train_nar(inputs.records, inputs.motifs, cfg, device, init=init)
     if method in ("gcn", "gat"):
         return train_graph_encoder(method, inputs.records, inputs.raw, cfg, device)
     if method == "vae":
         return train_vae(inputs.records, inputs.raw, cfg, device)
-    if method == "wlm":
-        from narbuild.encoder.wlmetric import train_wl_metric
-
-        return train_wl_metric(inputs.records, inputs.raw, cfg, device)
-    raise NarbuildError(f"unknown method {method!r}", "use nar, gcn, gat, vae or wlm")
+    raise NarbuildError(f"unknown method {method!r}", "use nar, gcn, gat or vae (wlm trains "
+                        "through its registry entry, narbuild.encoder.methods)")
 
 
 def vectors_of(method: str, model: torch.nn.Module, inputs: Inputs,
