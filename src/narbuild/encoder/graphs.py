@@ -67,8 +67,8 @@ class GraphStore:
         """The graphs ``ids`` as one :class:`GraphBatch` (edges both ways when ``undirected``)."""
         dev = self.x.device
         ids = torch.as_tensor(ids, dtype=torch.long, device=dev)
-        nodes, node_graph, node_base = _ranges(self.node_ptr, ids)
-        edges, edge_graph, _ = _ranges(self.edge_ptr, ids)
+        nodes, node_graph, node_base = ranges(self.node_ptr, ids)
+        edges, edge_graph, _ = ranges(self.edge_ptr, ids)
         shift = node_base[edge_graph]
         src, dst = self.src[edges] + shift, self.dst[edges] + shift
         if undirected:
@@ -76,7 +76,7 @@ class GraphStore:
         return GraphBatch(self.x[nodes], torch.stack([src, dst]), node_graph, len(ids))
 
 
-def _ranges(ptr: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+def ranges(ptr: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
                                                              torch.Tensor]:
     """Concatenated ``ptr[i]..ptr[i+1]`` for each ``i`` in ``ids``: (positions, owner index in
     ``ids`` per position, start of each owner's run in the output)."""

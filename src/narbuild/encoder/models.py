@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # PyG scripts a few helpers at import; torch 2.
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     from torch_geometric.nn import GATConv, GCNConv, GINConv, global_mean_pool
 
-from narbuild.encoder.graphs import GraphBatch
+from narbuild.encoder.graphs import GraphBatch, ranges
 
 KINDS = ("gcn", "gat", "gin")
 READOUTS = ("mean", "distinct")
@@ -122,12 +122,9 @@ def _propagate_distinct(adj: torch.Tensor, node_row: torch.Tensor,
     first = first.scatter_reduce(0, group, torch.arange(n, device=group.device), "amin")
     if not torch.allclose(keys[first[group], 1], keys[:, 1], rtol=1e-9, atol=1e-9):
         first, group = torch.arange(n, device=group.device), torch.arange(n, device=group.device)
-    crow = adj.crow_indices()
-    sizes = crow[first + 1] - crow[first]
-    owner = torch.repeat_interleave(torch.arange(len(first), device=crow.device), sizes)
-    starts = torch.cumsum(sizes, 0) - sizes
-    positions = crow[first][owner] + torch.arange(len(owner), device=crow.device) - starts[owner]
-    sub_crow = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes, 0)])
+    crow = adj.crow_indices()  # the rows of Â of one node per group
+    positions, _, starts = ranges(crow, first)
+    sub_crow = torch.cat([starts, starts.new_full((1,), len(positions))])
     sub = csr_tensor(sub_crow, col[positions], val[positions], len(states))
     return torch.sparse.mm(sub, states), group
 
