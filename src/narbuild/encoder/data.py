@@ -190,8 +190,7 @@ def motif_graphs(records: Records) -> MotifData:
     macro_record = _owner(macro_ptr)
     macro_x = codes[key_ptr[macro_record] - key_ptr[0] + macro_motif]
     instance = _first_of_each(macro_x, len(keys))
-    motif_ops = pa.concat_arrays([c.flatten() for c in t["motif_ops"].chunks]) \
-        if t.num_rows else pa.array([], pa.string())
+    motif_ops = t["motif_ops"].combine_chunks().flatten()
     first_key_pos = _first_of_each(codes, len(keys))
     # the nodes and edges of each first instance, renumbered within it
     motif_of_macro = np.full(len(macro_x), -1, dtype=np.int64)
@@ -212,10 +211,10 @@ def motif_graphs(records: Records) -> MotifData:
     motifs = GraphStore(*(torch.from_numpy(a) for a in (
         ops[chosen], local[src[edges] + base[edges]], local[dst[edges] + base[edges]],
         _ptr(node_count), _ptr(edge_count))))
-    macro_src, _ = flat_lists(t["macro_edge_src"])
+    macro_src, macro_edge_ptr = flat_lists(t["macro_edge_src"])
     macro_dst, _ = flat_lists(t["macro_edge_dst"])
     macro = GraphStore(*(torch.from_numpy(a) for a in (macro_x, macro_src, macro_dst, macro_ptr,
-                                                       flat_lists(t["macro_edge_src"])[1])))
+                                                       macro_edge_ptr)))
     first = list(zip(macro_record[instance].tolist(),
                      (instance - macro_ptr[macro_record[instance]]).tolist()))
     return MotifData(keys, motif_ops.take(first_key_pos).to_pylist(), motifs, macro, first,

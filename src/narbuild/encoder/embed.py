@@ -54,17 +54,17 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
     ``executor="ray"`` a checkpoint embeds on the Ray cluster at ``address``
     (:mod:`narbuild.encoder.ray_embed`).
     """
-    if executor == "ray":
-        if train:
-            raise NarbuildError("--executor ray embeds with a checkpoint; it does not train",
-                                "train first (narbuild embed --train), then embed with "
-                                "--checkpoint on Ray")
-        return _embed_on_ray(ws, dataset, method, checkpoint, device, address)
+    if executor == "ray" and train:
+        raise NarbuildError("--executor ray embeds with a checkpoint; it does not train",
+                            "train first (narbuild embed --train), then embed with "
+                            "--checkpoint on Ray")
     if method not in TRAINABLE:
         raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
     if not train and method not in ENCODERS:
         raise NarbuildError(f"--method {method} has no checkpoint to embed with",
                             f"train it: `narbuild embed --train --method {method}`")
+    if executor == "ray":
+        return _embed_on_ray(ws, dataset, method, checkpoint, device, address)
     if train and checkpoint:
         raise NarbuildError("--train and --checkpoint exclude each other",
                             "--train trains a new encoder; --checkpoint loads one")
@@ -101,26 +101,17 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
         embed_start = time.perf_counter()
         vectors = vectors_of(meta["method"], model, inputs, dev)
         seconds = time.perf_counter() - embed_start
-        label = encoder_label(meta)
-        encoder_id = f"{label}@{meta['hash']}" + ("" if train or checkpoint else " (bundled)")
-        _write(ws, records.record_ids, records.table["model_id"].to_pylist(), name, label,
-               encoder_id, vectors)
-        summary.datasets[name] = {"records": len(records), "dim": int(vectors.shape[1]),
-                                  "encoder_id": encoder_id, "checkpoint": meta["path"],
-                                  "embed_seconds": round(seconds, 2),
-                                  "graphs_per_second": round(len(records) / max(seconds, 1e-9)),
-                                  "seconds": round(time.perf_counter() - start, 2)}
+        summary.datasets[name] = _store(ws, name, records.record_ids,
+                                        records.table["model_id"].to_pylist(), vectors, meta,
+                                        not (train or checkpoint), seconds, start)
     return summary
 
 
 def _embed_on_ray(ws: Workspace, dataset: str, method: str, checkpoint: str | Path | None,
                   device: str, address: str | None) -> EmbedSummary:
-    """``embed`` with Ray actors doing the work; the driver reads only ids and writes."""
+    """``embed`` with Ray workers doing the work; the driver reads only ids and writes."""
     from narbuild.encoder.ray_embed import embed_on_ray
 
-    if method not in ENCODERS:
-        raise NarbuildError(f"--method {method} has no checkpoint to embed with",
-                            f"train it: `narbuild embed --train --method {method}`")
     processed, names = ws.table("processed"), dataset_names(dataset)
     present = [n for n in names if processed.parts(n)] if dataset == "all" else names
     summary = EmbedSummary(method, f"ray ({device})")
@@ -128,20 +119,28 @@ def _embed_on_ray(ws: Workspace, dataset: str, method: str, checkpoint: str | Pa
         start = time.perf_counter()
         path = Path(checkpoint) if checkpoint else _bundled(method, name)
         _, meta = load_checkpoint(path)
+        meta["path"] = str(path)
         ids = processed.read(["record_id", "model_id"], subdir=name).sort_by("record_id")
         found = embed_on_ray(ws, name, path, device, address)
         record_ids = ids["record_id"].to_pylist()
         vectors = np.stack([found[r] for r in record_ids])
-        label = encoder_label(meta)
-        encoder_id = f"{label}@{meta['hash']}" + ("" if checkpoint else " (bundled)")
-        _write(ws, record_ids, ids["model_id"].to_pylist(), name, label, encoder_id, vectors)
-        seconds = time.perf_counter() - start
-        summary.datasets[name] = {"records": len(record_ids), "dim": int(vectors.shape[1]),
-                                  "encoder_id": encoder_id, "checkpoint": str(path),
-                                  "embed_seconds": round(seconds, 2),
-                                  "graphs_per_second": round(len(record_ids) / seconds),
-                                  "seconds": round(seconds, 2)}
+        summary.datasets[name] = _store(ws, name, record_ids, ids["model_id"].to_pylist(),
+                                        vectors, meta, not checkpoint,
+                                        time.perf_counter() - start, start)
     return summary
+
+
+def _store(ws: Workspace, dataset: str, record_ids: list[str], model_ids: list[str],
+           vectors: np.ndarray, meta: dict[str, Any], bundled: bool, embed_seconds: float,
+           start: float) -> dict[str, Any]:
+    """Write one dataset's vectors under the checkpoint's name; its summary entry."""
+    label = encoder_label(meta)
+    encoder_id = f"{label}@{meta['hash']}" + (" (bundled)" if bundled else "")
+    _write(ws, record_ids, model_ids, dataset, label, encoder_id, vectors)
+    return {"records": len(record_ids), "dim": int(vectors.shape[1]), "encoder_id": encoder_id,
+            "checkpoint": meta["path"], "embed_seconds": round(embed_seconds, 2),
+            "graphs_per_second": round(len(record_ids) / max(embed_seconds, 1e-9)),
+            "seconds": round(time.perf_counter() - start, 2)}
 
 
 def _bundled(method: str, dataset: str) -> Path:

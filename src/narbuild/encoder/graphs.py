@@ -77,7 +77,7 @@ class GraphStore:
 
 
 def ranges(ptr: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
-                                                             torch.Tensor]:
+                                                            torch.Tensor]:
     """Concatenated ``ptr[i]..ptr[i+1]`` for each ``i`` in ``ids``: (positions, owner index in
     ``ids`` per position, start of each owner's run in the output)."""
     starts, sizes = ptr[ids], ptr[ids + 1] - ptr[ids]
