@@ -361,7 +361,8 @@ def test_wl_metric_is_a_learned_map_of_wl_fams_bag(workspace):
     inputs = Inputs(records)
     spec = learned("wl-metric")
     cfg = TrainConfig(dim=32, epochs=2, batch=64)
-    model, stats = train_wl_metric(records, inputs.raw, cfg, torch.device("cpu"))
+    model, stats = train_wl_metric(records, *inputs.wl_counts(FAMILY_ROUNDS), cfg,
+                                   torch.device("cpu"))
     assert len(stats.epoch_seconds["graph"]) == 3  # the untrained block 0, then 2 epochs
     vectors = vectors_of(spec.encoder, model, inputs, torch.device("cpu"))
     assert vectors.shape == (len(records), 32)
@@ -369,15 +370,18 @@ def test_wl_metric_is_a_learned_map_of_wl_fams_bag(workspace):
     counts, _ = wl_counts(inputs.raw, FAMILY_ROUNDS)
     seen = np.flatnonzero(np.asarray((counts[records.train] > 0).sum(0)).ravel())
     expected, _ = family_rows(counts[:, seen].tocsr(), records.labels, records.train)
-    assert abs(model.rows(inputs.raw) - expected).max() < 1e-6
+    assert abs(model.rows(*inputs.wl_counts(FAMILY_ROUNDS)) - expected).max() < 1e-6
     test = records.test  # their colours outside the training records count for nothing
     unseen = np.setdiff1d(np.flatnonzero(np.asarray((counts[test] > 0).sum(0)).ravel()), seen)
-    assert len(unseen) and model.rows(inputs.raw).shape[1] == len(seen)
+    assert len(unseen) and model.rows(*inputs.wl_counts(FAMILY_ROUNDS)).shape[1] == len(seen)
 
 
 def test_wl_metric_trains_saves_embeds_and_searches(workspace, run_cli, tmp_path):
     """embed --train --method wl-metric writes a checkpoint (its colours in it) that loads
     weights-only and reproduces its vectors; search embeds a new model's query with it."""
+    from narbuild.encoder.data import Inputs
+    from narbuild.encoder.train import vectors_of
+
     ws = Workspace(shutil.copytree(workspace.root, tmp_path / "ws"))
     code, out, err = run_cli(["-w", str(ws.root), "--json", "embed", "--dataset", "real",
                               "--method", "wl-metric", "--train"])
@@ -390,7 +394,7 @@ def test_wl_metric_trains_saves_embeds_and_searches(workspace, run_cli, tmp_path
     records = load_records(ws, "real")
     stored = {r["record_id"]: r["vector"] for r in ws.table("embeddings").read(
         subdir="real").to_pylist() if r["method"] == "wl-metric"}
-    again = model.embed(raw_graphs(records))
+    again = vectors_of("wlm", model, Inputs(records), torch.device("cpu"))
     assert all(np.allclose(stored[r], v, atol=1e-5) for r, v in zip(records.record_ids, again))
     hits = narbuild.search("timm:resnet26", workspace=ws, method="wl-metric", k=3).hits
     assert len(hits) == 3 and hits[0].model_id.startswith("timm:resnet")

@@ -47,7 +47,6 @@ from narbuild.encoder.wl import (
     fuse_with_wl,
     idf_weights,
     tfidf_rows,
-    wl_counts,
 )
 from narbuild.errors import NarbuildError
 
@@ -112,7 +111,6 @@ class Bench:
     """Where trained vectors are kept by content (method, seed, recipe, fitted rows, records):
     a re-run, or one killed half-way, trains only what it has not trained yet."""
     _vectors: dict[tuple, tuple[Any, float]] = field(default_factory=dict)
-    _counts: dict[int, sp.csr_matrix] = field(default_factory=dict)
     pretrain: Inputs | None = None
     """The NAS records ``nar-nas`` pre-trains on (real set only)."""
     _pretrained_models: dict[int, torch.nn.Module] = field(default_factory=dict)
@@ -166,9 +164,8 @@ class Bench:
         return out
 
     def _bag(self, method: str, fit: np.ndarray, rounds: int) -> sp.csr_matrix:
-        if rounds not in self._counts:
-            self._counts[rounds] = wl_counts(self.inputs.raw, rounds)[0]
-        return bag_rows(method, self._counts[rounds], self.inputs.records.labels, fit)
+        return bag_rows(method, self.inputs.wl_counts(rounds)[0], self.inputs.records.labels,
+                        fit)
 
     def _learned(self, method: str, seed: int, fit: np.ndarray) -> np.ndarray:
         spec = methods.learned(method)

@@ -242,7 +242,7 @@ class Inputs:
     """One dataset's records and, built on first use, the graph stores each method reads."""
 
     records: Records
-    _cache: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[Any, Any] = field(default_factory=dict)
     io: Any = None
     """The ``nas_io`` table lined up with these records
     (:class:`narbuild.nasio.arch2vec.IOData`), for the methods that learn from it."""
@@ -258,6 +258,16 @@ class Inputs:
         if "motifs" not in self._cache:
             self._cache["motifs"] = motif_graphs(self.records)
         return self._cache["motifs"]
+
+    def wl_counts(self, rounds: int) -> tuple[Any, np.ndarray]:
+        """:func:`narbuild.encoder.wl.wl_counts` of the raw graphs (kept: the WL bags and
+        wl-metric's training and embedding read the same counts; callers copy before
+        changing them)."""
+        from narbuild.encoder.wl import wl_counts
+
+        if ("wl", rounds) not in self._cache:
+            self._cache[("wl", rounds)] = wl_counts(self.raw, rounds)
+        return self._cache[("wl", rounds)]
 
 
 def _append(parts: tuple[list, list, list], op: np.ndarray, nodes: np.ndarray, src: np.ndarray,

@@ -17,6 +17,7 @@ import torch
 
 from narbuild.encoder.data import Inputs
 from narbuild.encoder.train import TrainConfig, TrainStats, train_method
+from narbuild.encoder.wl import FAMILY_ROUNDS
 from narbuild.encoder.wlmetric import train_wl_metric
 from narbuild.errors import NarbuildError
 
@@ -42,7 +43,7 @@ class Method:
         ``io`` method, its nas_io table): the model that embeds, and its timings."""
         cfg = self.config(cfg)
         if self.encoder == "wlm":
-            return train_wl_metric(inputs.records, inputs.raw, cfg, device)
+            return train_wl_metric(inputs.records, *inputs.wl_counts(FAMILY_ROUNDS), cfg, device)
         if not self.io:
             return train_method(self.encoder, inputs, cfg, device, init=init)
         if inputs.io is None:

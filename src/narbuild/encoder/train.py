@@ -274,5 +274,5 @@ def vectors_of(method: str, model: torch.nn.Module, inputs: Inputs,
     if method == "nar":
         return embed_nar(model, inputs.motifs, device)
     if method == "wlm":
-        return model.embed(inputs.raw)
+        return model.embed(*inputs.wl_counts(model.rounds))
     return embed_graphs(model, inputs.raw, device)

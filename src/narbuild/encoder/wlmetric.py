@@ -23,12 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from narbuild.encoder.data import Records, validation_split
-from narbuild.encoder.graphs import GraphStore
 from narbuild.encoder.losses import graph_contrastive
 from narbuild.encoder.metrics import evaluate_vectors
 from narbuild.encoder.models import csr_tensor
 from narbuild.encoder.train import TrainConfig, TrainStats, seeded
-from narbuild.encoder.wl import FAMILY_ROUNDS, family_rows, tfidf_rows, wl_counts
+from narbuild.encoder.wl import FAMILY_ROUNDS, family_rows, tfidf_rows
 
 STEPS = 25
 """Optimiser steps per epoch (one validation check each)."""
@@ -45,10 +44,10 @@ class WLMetric(nn.Module):
         self.register_buffer("idf", torch.ones(num_colours))
         self.proj = nn.Parameter(torch.randn(num_colours, dim) / dim ** 0.5)
 
-    def rows(self, graphs: GraphStore) -> sp.csr_matrix:
-        """Each graph's unit-length idf-weighted presence row over the training colours
-        (colours the training records never showed are dropped)."""
-        counts, found = wl_counts(graphs, self.rounds)
+    def rows(self, counts: sp.csr_matrix, found: np.ndarray) -> sp.csr_matrix:
+        """Each graph's unit-length idf-weighted presence row over the training colours, from
+        its WL colour ``counts`` over the colours ``found`` (:func:`wl.wl_counts` at
+        ``self.rounds``); colours the training records never showed are dropped."""
         known = self.colours.cpu().numpy().view(np.uint64)
         at = np.minimum(np.searchsorted(known, found), len(known) - 1)
         hit = known[at] == found
@@ -62,8 +61,9 @@ class WLMetric(nn.Module):
         return F.normalize(torch.sparse.mm(_tensor(rows, self.proj.device), self.proj), dim=1)
 
     @torch.no_grad()
-    def embed(self, graphs: GraphStore) -> np.ndarray:
-        return self(self.rows(graphs)).float().cpu().numpy()
+    def embed(self, counts: sp.csr_matrix, found: np.ndarray) -> np.ndarray:
+        """The vectors of the graphs with WL colour ``counts`` (see :meth:`rows`)."""
+        return self(self.rows(counts, found)).float().cpu().numpy()
 
 
 def _tensor(rows: sp.csr_matrix, device: torch.device) -> torch.Tensor:
@@ -72,14 +72,14 @@ def _tensor(rows: sp.csr_matrix, device: torch.device) -> torch.Tensor:
         rows.indptr.astype(np.int64), rows.indices.astype(np.int64), rows.data)), rows.shape[1])
 
 
-def train_wl_metric(records: Records, raw: GraphStore, cfg: TrainConfig, device: torch.device
-                    ) -> tuple[WLMetric, TrainStats]:
-    """:class:`WLMetric` fitted on ``records``' training rows: ``cfg.epochs`` blocks of
+def train_wl_metric(records: Records, counts: sp.csr_matrix, colours: np.ndarray,
+                    cfg: TrainConfig, device: torch.device) -> tuple[WLMetric, TrainStats]:
+    """:class:`WLMetric` fitted on ``records``' training rows, from their WL colour ``counts``
+    over ``colours`` (:func:`wl.wl_counts` at :data:`FAMILY_ROUNDS`): ``cfg.epochs`` blocks of
     :data:`STEPS` steps of ``cfg.batch`` records, Adam at ``cfg.lr``, the contrastive loss at
     ``cfg.temperature``; the block with the best validation MAP@20 is kept (block 0: the
     untrained projection)."""
     rng, train = seeded(cfg.seed), records.train
-    counts, colours = wl_counts(raw, FAMILY_ROUNDS)
     seen = np.flatnonzero(np.asarray((counts[train] > 0).sum(0)).ravel())
     rows, idf = family_rows(counts[:, seen].tocsr(), records.labels, train)
     model = WLMetric(len(seen), cfg.dim).to(device)
