@@ -29,7 +29,7 @@ from narbuild.workspace import Workspace
 
 def vectors(inputs, method: str, catalogue: np.ndarray):
     if method == "nar":
-        model, _ = load_checkpoint(bundled_path("real"))
+        model, _ = load_checkpoint(bundled_path("nar", "real"))
         return embed_nar(model, inputs.motifs, resolve_device("cpu"))
     counts = wl_counts(inputs.raw, WL_METHODS[method])[0]
     return bag_rows(method, counts, inputs.records.labels, catalogue)

@@ -36,7 +36,7 @@ def main() -> None:
     result: dict = {"fusion_weights": {f"{d} {m}": w for (d, m), w in FUSION_WEIGHTS.items()}}
     for name in args.datasets:
         records = load_records(Workspace(args.workdir), name)
-        model, meta = load_checkpoint(bundled_path(name))
+        model, meta = load_checkpoint(bundled_path("nar", name))
         nar = embed_nar(model, motif_graphs(records), torch.device("cpu"))
         raw = raw_graphs(records)
         wl, fam = wl_tfidf(raw), wl_family_tfidf(raw, records.labels, records.train)

@@ -84,7 +84,7 @@ def main() -> None:
     labels, train = records.labels, records.train
     fit, held = validation_split(train, labels)
     motifs, raw = motif_graphs(records), raw_graphs(records)
-    bundled, meta = load_checkpoint(bundled_path(args.dataset))
+    bundled, meta = load_checkpoint(bundled_path("nar", args.dataset))
     cached = Path(args.stage2) if args.stage2 else None
     if cached and cached.is_file():
         val_model, seconds = load_checkpoint(cached)[0], 0.0

@@ -34,7 +34,8 @@ def catalog(tmp_path_factory) -> Workspace:
     assert summary.errors == 0
     ws.table("nas").append(generate(count=60, classes=3, seed=0, pool=200))
     preprocess(ws, "all", workers=1)
-    embed(ws, "all", device="cpu")
+    embed(ws, "all", device="cpu")  # wl-metric
+    embed(ws, "all", method="nar", device="cpu")
     return ws
 
 

@@ -172,7 +172,8 @@ def test_eval_protocol_all_end_to_end(tmp_path, run_cli, monkeypatch):
     assert run_cli(["-q", "-w", ws, "gen-nas", "--count", "60", "--classes", "3"])[0] == 0
     assert run_cli(["-q", "-w", ws, "preprocess", "--workers", "1"])[0] == 0
     code, out, err = run_cli(["-q", "-w", ws, "--json", "eval", "--protocol", "all",
-                              "--methods", "wl,wl-fam,nar-cl,nar-nas,nar-cl+wl-fam", "--seeds", "0",
+                              "--methods", "wl,wl-fam,nar-cl,nar-nas,nar-cl+wl-fam,wl-metric",
+                              "--seeds", "0",
                               "--folds", "2", "--dim", "16", "--epochs", "1",
                               "--motif-epochs", "1"])
     assert code == 0, err
@@ -189,8 +190,13 @@ def test_eval_protocol_all_end_to_end(tmp_path, run_cli, monkeypatch):
     assert "weight" in next(iter(row["choices"]))
     assert "timm" in row["slices"]["source"]
     assert "### variants" in (tmp_path / "ws" / "reports" / "eval-protocols.md").read_text()
+    assert run_cli(["-q", "-w", ws, "embed"])[0] == 0  # the published vectors: wl-metric's
     release = tmp_path / "release"
     assert run_cli(["-q", "-w", ws, "push", "--local-dir", str(release)])[0] == 0
     card = (release / "README.md").read_text()
     assert "**Benchmark v2**" in card and "*real / variants*" in card
     assert real["catalogue_hash"] in card
+    embeddings = card.split("## Embeddings")[1].split("\n## ")[0]  # what the vectors are
+    assert "`wl-metric`: a learned linear metric" in embeddings
+    assert f"- real / open ({real['protocols']['open']['queries']} queries" in embeddings
+    assert "wl-metric MAP@20" in embeddings and "; wl-fam MAP@20" in embeddings

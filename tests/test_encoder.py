@@ -116,12 +116,13 @@ def test_wl_fam_reads_the_training_families_only(workspace):
 
 
 def test_bundled_checkpoints_load_weights_only_and_embed_deterministically(workspace):
-    for dataset in ("real", "nas"):
-        path = bundled_path(dataset)
-        assert path.stat().st_size < 20e6
-        payload = torch.load(path, weights_only=True)
-        assert payload["method"] == "nar" and payload["dataset"] == dataset
-    model, meta = load_checkpoint(bundled_path("real"))
+    for method, encoder in (("wl-metric", "wlm"), ("nar", "nar")):
+        for dataset in ("real", "nas"):
+            path = bundled_path(method, dataset)
+            assert path.stat().st_size < 20e6
+            payload = torch.load(path, weights_only=True)
+            assert payload["method"] == encoder and payload["dataset"] == dataset
+    model, meta = load_checkpoint(bundled_path("nar", "real"))
     records = load_records(workspace, "real")
     motifs = motif_graphs(records)
     cpu = torch.device("cpu")
@@ -131,6 +132,7 @@ def test_bundled_checkpoints_load_weights_only_and_embed_deterministically(works
 
 
 def test_embed_cli_bundled_writes_one_row_per_record(workspace, run_cli):
+    """The default is the bundled wl-metric encoder; --method nar takes the bundled NAR one."""
     code, out, _ = run_cli(["-w", str(workspace.root), "--json", "embed"])
     assert code == 0
     summary = json.loads(out)["datasets"]
@@ -138,10 +140,15 @@ def test_embed_cli_bundled_writes_one_row_per_record(workspace, run_cli):
     processed = workspace.table("processed").read()
     assert len(rows) == processed.num_rows == sum(d["records"] for d in summary.values())
     assert {r["record_id"] for r in rows} == set(processed["record_id"].to_pylist())
-    assert all(r["dim"] == 512 and len(r["vector"]) == 512 and "bundled" in r["encoder_id"]
+    assert all(r["method"] == "wl-metric" and r["encoder_id"].startswith("wl-metric@")
+               and r["encoder_id"].endswith("(bundled)") and len(r["vector"]) == r["dim"]
                for r in rows)
     run_cli(["-w", str(workspace.root), "-q", "embed", "--dataset", "real"])
     assert workspace.table("embeddings").read().num_rows == len(rows)  # replaced, not added
+    assert run_cli(["-w", str(workspace.root), "-q", "embed", "--method", "nar"])[0] == 0
+    nar = [r for r in workspace.table("embeddings").read().to_pylist() if r["method"] == "nar"]
+    assert len(nar) == len(rows) and all(r["dim"] == 512 and "bundled" in r["encoder_id"]
+                                         for r in nar)
 
 
 def test_embeddings_are_stored_per_dataset_and_an_old_workspace_moves(workspace, run_cli,
@@ -390,6 +397,7 @@ def test_wl_metric_trains_saves_embeds_and_searches(workspace, run_cli, tmp_path
     assert json.loads(out)["datasets"]["real"]["encoder_id"].startswith("wl-metric@")
     payload = torch.load(ckpt, weights_only=True)
     assert payload["method"] == "wlm" and payload["extra"]["colours"] > 0
+    assert payload["state_dict"]["proj"].dtype == torch.int8  # a quarter of float32's size
     model, _ = load_checkpoint(ckpt)
     records = load_records(ws, "real")
     stored = {r["record_id"]: r["vector"] for r in ws.table("embeddings").read(
@@ -398,7 +406,11 @@ def test_wl_metric_trains_saves_embeds_and_searches(workspace, run_cli, tmp_path
     assert all(np.allclose(stored[r], v, atol=1e-5) for r, v in zip(records.record_ids, again))
     hits = narbuild.search("timm:resnet26", workspace=ws, method="wl-metric", k=3).hits
     assert len(hits) == 3 and hits[0].model_id.startswith("timm:resnet")
-    payload["extra"]["colours"] = -1
+    scale, payload["state_dict"]["proj_scale"] = payload["state_dict"]["proj_scale"], torch.ones(3, 1)
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(Exception, match="int8 map and row scales do not fit"):
+        load_checkpoint(tmp_path / "bad.pt")
+    payload["state_dict"]["proj_scale"], payload["extra"]["colours"] = scale, -1
     torch.save(payload, tmp_path / "bad.pt")
     with pytest.raises(Exception, match="number of WL colours"):
         load_checkpoint(tmp_path / "bad.pt")

@@ -445,7 +445,7 @@ def test_token_help_points_to_the_safe_ways(run_cli):
 def _checkpoint(tmp_path: Path, name: str, change) -> Path:
     from narbuild.encoder.checkpoint import bundled_path
 
-    payload = torch.load(bundled_path("real"), map_location="cpu", weights_only=True)
+    payload = torch.load(bundled_path("nar", "real"), map_location="cpu", weights_only=True)
     change(payload)
     buffer = io.BytesIO()
     torch.save(payload, buffer)

@@ -27,13 +27,15 @@ def local_ray():
     ray.shutdown()
 
 
-def stored(ws: Workspace, dataset: str) -> dict[str, tuple]:
+def stored(ws: Workspace, dataset: str, method: str = "wl-metric") -> dict[str, tuple]:
     rows = ws.table("embeddings").read(subdir=dataset).to_pylist()
-    return {r["record_id"]: (np.array(r["vector"]), r["encoder_id"], r["model_id"]) for r in rows}
+    return {r["record_id"]: (np.array(r["vector"]), r["encoder_id"], r["model_id"]) for r in rows
+            if r["method"] == method}
 
 
 def test_embed_on_ray_writes_the_local_vectors(local_ray, catalog, tmp_path, run_cli):
-    """``catalog`` was embedded by a local run; the same command on Ray gives its rows."""
+    """``catalog`` was embedded by a local run (the default: wl-metric); the same command on
+    Ray gives its rows."""
     ws = Workspace(shutil.copytree(catalog.root, tmp_path / "ws"))
     shutil.rmtree(ws.root / "embeddings")
     code, out, err = run_cli(["-w", str(ws.root), "--json", "embed", "--executor", "ray"])
@@ -49,16 +51,16 @@ def test_embed_on_ray_writes_the_local_vectors(local_ray, catalog, tmp_path, run
 
 
 def test_small_batches_and_repeated_record_ids_change_no_vector(local_ray, catalog, tmp_path):
-    """A record's vector does not depend on its batch; a record id written twice (the newest
-    row wins) is read through the table, once."""
+    """A record's NAR vector does not depend on its batch (whose motifs are embedded together);
+    a record id written twice (the newest row wins) is read through the table, once."""
     ws = Workspace(shutil.copytree(catalog.root, tmp_path / "ws"))
-    local = stored(catalog, "nas")
-    found = embed_on_ray(ws, "nas", bundled_path("nas"), "cpu", batch=16)
+    local = stored(catalog, "nas", "nar")
+    found = embed_on_ray(ws, "nas", bundled_path("nar", "nas"), "cpu", batch=16)
     assert found.keys() == local.keys()
     assert all(np.allclose(found[r], local[r][0], rtol=1e-4, atol=1e-4) for r in local)
     processed = ws.table("processed")
     processed.append(processed.read(subdir="nas").slice(0, 5), subdir="nas")
-    again = embed_on_ray(ws, "nas", bundled_path("nas"), "cpu", batch=16)
+    again = embed_on_ray(ws, "nas", bundled_path("nar", "nas"), "cpu", batch=16)
     assert again.keys() == local.keys()
     assert all(np.allclose(again[r], found[r], rtol=1e-4, atol=1e-4) for r in found)
 

@@ -61,13 +61,14 @@ def main(argv: list[str] | None = None) -> None:
     _run(args.workdir, "trace", "--model", "timm:resnet50")
     _run(args.workdir, "gen-nas", "--count", "2000")
     _run(args.workdir, "preprocess")
-    _run(args.workdir, "embed")  # the bundled NAR encoder
+    _run(args.workdir, "embed")  # the bundled wl-metric encoder (the published vectors)
     # every method trained on this workspace's split; a quick CPU recipe (the full one: the
     # defaults, 512 dims and 3 seeds; bench/README.md has its figures on the whole catalog)
     _run(args.workdir, "eval", "--seeds", "0", "--dim", "32", "--epochs", "5", "--motif-epochs", "2")
     # benchmark v2: siblings excluded, unit- and family-disjoint folds, depth/width variants of
     # the traced models (traced into <workdir>/variants), settings chosen on validation
-    _run(args.workdir, "eval", "--protocol", "all", "--methods", "wl,wl-fam,nar-cl,nar-cl+wl-fam",
+    _run(args.workdir, "eval", "--protocol", "all", "--methods",
+         "wl,wl-fam,wl-metric,wl-metric+wl-fam,nar-cl,nar-cl+wl-fam",
          "--seeds", "0", "--folds", "3", "--dim", "32", "--epochs", "5", "--motif-epochs", "2")
     # a release folder is narbuild's own and lies outside the workspace
     release = str(Path(args.workdir).resolve().parent / f"{Path(args.workdir).name}-release")
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     query = Path(args.workdir) / "my_resnet.py"
     query.write_text(QUERY)
     _run(args.workdir, "search", f"{query}:build", "-k", "5")  # WL, training-free
-    _run(args.workdir, "search", f"{query}:build", "-k", "5", "--method", "nar")  # the encoder
+    _run(args.workdir, "search", f"{query}:build", "-k", "5", "--method", "wl-metric")  # the encoder
     print(f"\nDone. Every table is under {args.workdir}/ (Parquet); try "
           f"`narbuild --workdir {args.workdir} --help`.")
 

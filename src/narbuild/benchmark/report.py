@@ -101,6 +101,30 @@ def card_section(report: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip()
 
 
+TRAINING_FREE = ("wl", "wl-fam")
+
+
+def embedding_comparison(report: dict[str, Any], method: str) -> list[str]:
+    """One line per dataset and protocol where the v2 ``report`` ran ``method``: its MAP@20
+    and NDCG@20 (MAP@20 interval) beside the training-free rankings' (:data:`TRAINING_FREE`)."""
+    lines = []
+    for name, d in report.get("datasets", {}).items():
+        for protocol, r in d.get("protocols", {}).items():
+            rows = r.get("methods", {})
+            if not r.get("queries") or method not in rows:
+                continue
+            cells = [_map_ndcg(m, rows[m]) for m in (method, *TRAINING_FREE) if m in rows]
+            lines.append(f"- {name} / {protocol} ({r['queries']} queries, data hash "
+                         f"{d.get('catalogue_hash')}): " + "; ".join(cells))
+    return lines
+
+
+def _map_ndcg(method: str, row: dict[str, Any]) -> str:
+    lo, hi = row["ci95"]["map@20"]
+    return (f"{method} MAP@20 {row['mean']['map@20']:.3f} [{lo:.3f}, {hi:.3f}], NDCG@20 "
+            f"{row['mean']['ndcg@20']:.3f}")
+
+
 def read_protocol_report(root: Path) -> dict[str, Any] | None:
     """``reports/eval-protocols.json`` under ``root`` when it exists and parses, else None."""
     path = root / "reports" / "eval-protocols.json"

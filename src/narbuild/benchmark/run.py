@@ -54,7 +54,7 @@ LEARNED = tuple(m for m, spec in methods.LEARNED.items() if not spec.io)
 """The registry's methods but those that learn from nas_io (they run in the io protocol)."""
 BAGS = ("wl", "wl-fam")
 SELECTED = ("nar-val",)
-FUSIONS = ("nar+wl-fam", "nar-cl+wl", "nar-cl+wl-fam", "gcn+wl-fam")
+FUSIONS = ("nar+wl-fam", "nar-cl+wl", "nar-cl+wl-fam", "gcn+wl-fam", "wl-metric+wl-fam")
 METHODS = LEARNED + BAGS + SELECTED + FUSIONS
 DEFAULT_METHODS = ("nar", "nar-ce", "nar-cl", "nar-val", "nar-cl+wl-fam", "gcn", "gat", "vae",
                    "wl", "wl-fam")

@@ -342,9 +342,21 @@ def _embeddings(x: CardInputs) -> dict[str, Any] | None:
         return None
     e = x.tables["embeddings"]
     figure = next((f for f in x.figures if f.path.endswith("embedding-map.png")), None)
-    return {"methods": ", ".join(f"`{m}` ({n:,})" for m, n in _counts(e.column("method"))),
+    methods = _counts(e.column("method"))
+    return {"methods": ", ".join(f"`{m}` ({n:,})" for m, n in methods),
             "encoders": ", ".join(f"`{m}`" for m, _ in _counts(e.column("encoder_id"))),
-            "figure": figure}
+            "about": [_about(m, x.protocol_report) for m, _ in methods], "figure": figure}
+
+
+def _about(method: str, report: dict[str, Any] | None) -> dict[str, Any]:
+    """What a method's vectors are, and how they rank against the training-free WL rankings on
+    this workspace's benchmark v2 (when it ran the method)."""
+    from narbuild.benchmark.report import embedding_comparison
+    from narbuild.encoder.methods import LEARNED
+
+    doc = LEARNED[method].doc if method in LEARNED else "a learned encoder"
+    return {"method": method, "doc": doc,
+            "comparison": embedding_comparison(report, method) if report else []}
 
 
 def _nas_io(t: pa.Table | None) -> dict[str, Any] | None:

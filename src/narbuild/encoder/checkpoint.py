@@ -26,9 +26,15 @@ VERSION = 1
 METHODS = ("nar", "gcn", "gat", "vae", "wlm")
 
 
-def bundled_path(dataset: str) -> Path:
-    """The packaged NAR checkpoint for ``dataset`` (real | nas)."""
-    return Path(str(resources.files("narbuild") / "data" / "encoder" / f"nar-{dataset}.pt"))
+BUNDLED = ("wl-metric", "nar")
+"""The learned methods narbuild ships a checkpoint of, for each dataset (``<method>-<dataset>.pt``
+in ``narbuild/data/encoder``); the first is what ``narbuild embed`` uses by default."""
+
+
+def bundled_path(method: str, dataset: str) -> Path:
+    """The packaged checkpoint of ``method`` (:data:`BUNDLED`) for ``dataset`` (real | nas)."""
+    folder = resources.files("narbuild") / "data" / "encoder"
+    return Path(str(folder / f"{method}-{dataset}.pt"))
 
 
 def encoder_label(meta: dict[str, Any]) -> str:
@@ -40,8 +46,10 @@ def encoder_label(meta: dict[str, Any]) -> str:
 def find_checkpoint(encoder_id: str, dataset: str, folder: Path) -> Path:
     """The checkpoint that made embeddings labelled ``encoder_id`` (``method@hash``, with
     `` (bundled)`` for a packaged one): the bundled file, or one in ``folder`` with that hash."""
-    digest = encoder_id.split("@", 1)[-1].split()[0]
-    candidates = [bundled_path(dataset)] if encoder_id.endswith("(bundled)") else []
+    label, _, rest = encoder_id.partition("@")
+    digest = rest.split()[0] if rest else ""
+    bundled = encoder_id.endswith("(bundled)") and label in BUNDLED
+    candidates = [bundled_path(label, dataset)] if bundled else []
     candidates += sorted(folder.glob("*.pt")) if folder.is_dir() else []
     for path in candidates:
         if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest:
@@ -57,8 +65,11 @@ def save_checkpoint(model: torch.nn.Module, method: str, dataset: str, cfg: Trai
     """Write ``model`` to ``path`` atomically; returns the checkpoint's content hash."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
              if not k.startswith("context.")}
-    if method == "wlm":  # its input width: the training records' WL colours
+    if method == "wlm":  # its input width: the training records' WL colours; the map in int8
+        from narbuild.encoder.wlmetric import quantize
+
         extra = {**(extra or {}), "colours": int(state["colours"].shape[0])}
+        state["proj"], state["proj_scale"] = quantize(state["proj"])
     payload = {"format": FORMAT, "version": VERSION, "method": method, "dataset": dataset,
                "num_ops": NUM_OPS, "config": cfg.as_dict(), "label_names": list(label_names),
                "extra": dict(extra or {}), "state_dict": state}
@@ -98,6 +109,8 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise _broken(path, "its weights are not a dict of tensors")
+    if meta["method"] == "wlm" and "proj_scale" in state:
+        state = _dequantized(path, state)
     with torch.device("meta"):  # check the shapes before allocating anything
         shapes = {k: tuple(v.shape) for k, v in
                   build_model(meta["method"], len(meta["label_names"]), cfg,
@@ -167,6 +180,19 @@ def _colours(path: Path, meta: dict[str, Any]) -> int:
         raise _broken(path, f"its number of WL colours is {colours!r}, outside "
                             f"1..{MAX_COLOURS}")
     return colours
+
+
+def _dequantized(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A ``wlm`` state whose int8 map and row scales are one float32 map again."""
+    from narbuild.encoder.wlmetric import dequantize
+
+    state = dict(state)
+    values, scale = state.get("proj"), state.pop("proj_scale")
+    if (values is None or values.dtype != torch.int8 or values.dim() != 2
+            or tuple(scale.shape) != (values.shape[0], 1)):
+        raise _broken(path, "its int8 map and row scales do not fit each other")
+    state["proj"] = dequantize(values, scale)
+    return state
 
 
 def build_model(method: str, num_classes: int, cfg: TrainConfig,

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from narbuild.encoder.checkpoint import BUNDLED
 from narbuild.encoder.methods import LEARNED
 from narbuild.encoder.train import TrainConfig
 from narbuild.errors import NarbuildError
@@ -57,9 +58,10 @@ def _config(seed: int, **kw: Any) -> TrainConfig:
 @click.command(name="embed")
 @click.option("--dataset", type=click.Choice(["real", "nas", "all"]), default="all",
               show_default=True, help="Which processed records to embed.")
-@click.option("--method", type=click.Choice(list(LEARNED)), default="nar", show_default=True,
-              help="Learned method (the bundled checkpoint is nar; the others need --train, "
-                   "arch2vec-io also --dataset nas and the nas_io table).")
+@click.option("--method", type=click.Choice(list(LEARNED)), default=BUNDLED[0],
+              show_default=True,
+              help=f"Learned method (bundled checkpoints: {', '.join(BUNDLED)}; the others need "
+                   "--train, arch2vec-io also --dataset nas and the nas_io table).")
 @click.option("--train", is_flag=True, help="Train the encoder on the training records first.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Embed with this checkpoint instead of the bundled one.")
@@ -80,8 +82,9 @@ def embed(ctx: Any, dataset: str, method: str, train: bool, checkpoint: str | No
 
     \b
     Examples:
-      narbuild embed                              # the bundled NAR encoder, real + nas
-      narbuild embed --train                      # retrain on this workspace (loss cl), then embed
+      narbuild embed                              # the bundled wl-metric encoder, real + nas
+      narbuild embed --method nar                 # the bundled NAR encoder (the paper's)
+      narbuild embed --train                      # retrain wl-metric on this workspace, then embed
       narbuild embed --checkpoint my.pt --dataset real
       narbuild embed --executor ray               # on a Ray cluster ($RAY_ADDRESS)
     """

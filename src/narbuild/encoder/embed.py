@@ -13,13 +13,14 @@ import numpy as np
 import pyarrow.compute as pc
 
 from narbuild._version import __version__
-from narbuild.encoder.checkpoint import METHODS as ENCODERS
 from narbuild.encoder.checkpoint import (
+    BUNDLED,
     bundled_path,
     encoder_label,
     load_checkpoint,
     save_checkpoint,
 )
+from narbuild.encoder.checkpoint import METHODS as ENCODERS
 from narbuild.encoder.data import Inputs, load_datasets
 from narbuild.encoder.methods import LEARNED
 from narbuild.encoder.train import TrainConfig, resolve_device, vectors_of
@@ -41,7 +42,7 @@ class EmbedSummary:
         return {"method": self.method, "device": self.device, "datasets": self.datasets}
 
 
-def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool = False,
+def embed(ws: Workspace, dataset: str = "all", method: str = BUNDLED[0], train: bool = False,
           checkpoint: str | Path | None = None, save_to: str | Path | None = None,
           cfg: TrainConfig | None = None, device: str = "auto", executor: str = "local",
           address: str | None = None) -> EmbedSummary:
@@ -50,7 +51,8 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
     With ``train``, ``method`` (any learned method of :data:`narbuild.encoder.methods.LEARNED`,
     with its own recipe over ``cfg``) is trained on the dataset's training records and saved to
     ``save_to`` (default ``<workspace>/checkpoints/<method>-<dataset>.pt``); otherwise the
-    encoder comes from ``checkpoint``, or the bundled NAR checkpoint of each dataset. With
+    encoder comes from ``checkpoint``, or ``method``'s bundled checkpoint of each dataset
+    (:data:`~narbuild.encoder.checkpoint.BUNDLED`: wl-metric, the default, and nar). With
     ``executor="ray"`` a checkpoint embeds on the Ray cluster at ``address``
     (:mod:`narbuild.encoder.ray_embed`).
     """
@@ -60,7 +62,7 @@ def embed(ws: Workspace, dataset: str = "all", method: str = "nar", train: bool 
                             "--checkpoint on Ray")
     if method not in TRAINABLE:
         raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
-    if not train and method not in ENCODERS:
+    if not train and LEARNED[method].encoder not in ENCODERS:
         raise NarbuildError(f"--method {method} has no checkpoint to embed with",
                             f"train it: `narbuild embed --train --method {method}`")
     if executor == "ray":
@@ -144,10 +146,11 @@ def _store(ws: Workspace, dataset: str, record_ids: list[str], model_ids: list[s
 
 
 def _bundled(method: str, dataset: str) -> Path:
-    path = bundled_path(dataset)
-    if method != "nar" or not path.is_file():
+    path = bundled_path(method, dataset) if method in BUNDLED else None
+    if path is None or not path.is_file():
         raise NarbuildError(f"no bundled {method} encoder for the {dataset} set",
-                            f"train one: `narbuild embed --train --method {method}`")
+                            f"train one: `narbuild embed --train --method {method}`, or use "
+                            f"--method {' or '.join(BUNDLED)}")
     return path
 
 

@@ -55,6 +55,8 @@ class TrainConfig:
     over the graph's distinct motifs of their nodes' mean (blind to how often a block repeats)."""
     latent: int = 0
     """The graph VAE's latent width (arch2vec's 16); 0: ``dim``."""
+    min_colour_records: int = 1
+    """wl-metric's input: the WL colours seen in at least this many training records."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

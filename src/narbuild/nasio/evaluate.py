@@ -119,7 +119,7 @@ def nar_vectors(records: Records, rows: np.ndarray, device: torch.device) -> np.
     from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
     from narbuild.encoder.train import vectors_of
 
-    model, _ = load_checkpoint(bundled_path("nas"))
+    model, _ = load_checkpoint(bundled_path("nar", "nas"))
     return vectors_of("nar", model, Inputs(subset(records, rows)), device)
 
 
