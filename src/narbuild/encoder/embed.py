@@ -20,7 +20,6 @@ from narbuild.encoder.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from narbuild.encoder.checkpoint import METHODS as ENCODERS
 from narbuild.encoder.data import Inputs, load_datasets
 from narbuild.encoder.methods import LEARNED
 from narbuild.encoder.train import TrainConfig, resolve_device, vectors_of
@@ -62,9 +61,6 @@ def embed(ws: Workspace, dataset: str = "all", method: str = BUNDLED[0], train: 
                             "--checkpoint on Ray")
     if method not in TRAINABLE:
         raise NarbuildError(f"unknown method {method!r}", f"use one of {', '.join(TRAINABLE)}")
-    if not train and LEARNED[method].encoder not in ENCODERS:
-        raise NarbuildError(f"--method {method} has no checkpoint to embed with",
-                            f"train it: `narbuild embed --train --method {method}`")
     if executor == "ray":
         return _embed_on_ray(ws, dataset, method, checkpoint, device, address)
     if train and checkpoint:
@@ -149,8 +145,8 @@ def _bundled(method: str, dataset: str) -> Path:
     path = bundled_path(method, dataset) if method in BUNDLED else None
     if path is None or not path.is_file():
         raise NarbuildError(f"no bundled {method} encoder for the {dataset} set",
-                            f"train one: `narbuild embed --train --method {method}`, or use "
-                            f"--method {' or '.join(BUNDLED)}")
+                            f"train it: `narbuild embed --train --method {method}`, pass "
+                            f"--checkpoint, or use --method {' or '.join(BUNDLED)}")
     return path
 
 
