@@ -3,8 +3,8 @@
 A design-similarity encoder should keep a 4-layer BERT close to the 12-layer one. For every
 variant of benchmark v2 (``<workdir>/variants``, built by ``narbuild eval --protocol variants``)
 this computes the cosine between the variant and the catalogue record of the model it was made
-from, per knob value, for the bundled NAR encoder, WL and WL-fam (fitted on the catalogue), and
-the rank of that base record among the whole catalogue.
+from, per knob value, for the bundled NAR and wl-metric encoders, WL and WL-fam (fitted on the
+catalogue), and the rank of that base record among the whole catalogue.
 
     python bench/bench_depth.py --workdir WS --out bench/results/depth.json
 """
@@ -22,7 +22,7 @@ from narbuild.benchmark.run import bag_rows
 from narbuild.benchmark.suite import load_catalogue
 from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
 from narbuild.encoder.metrics import unit_rows
-from narbuild.encoder.train import embed_nar, resolve_device
+from narbuild.encoder.train import embed_nar, resolve_device, vectors_of
 from narbuild.encoder.wl import WL_METHODS, wl_counts
 from narbuild.workspace import Workspace
 
@@ -31,6 +31,9 @@ def vectors(inputs, method: str, catalogue: np.ndarray):
     if method == "nar":
         model, _ = load_checkpoint(bundled_path("nar", "real"))
         return embed_nar(model, inputs.motifs, resolve_device("cpu"))
+    if method == "wl-metric":
+        model, _ = load_checkpoint(bundled_path("wl-metric", "real"))
+        return vectors_of("wlm", model, inputs, resolve_device("cpu"))
     counts = wl_counts(inputs.raw, WL_METHODS[method])[0]
     return bag_rows(method, counts, inputs.records.labels, catalogue)
 
@@ -54,7 +57,7 @@ def main() -> None:
             pairs.append((int(i), base_row[m["variant_of"]], table["source"][int(i)].as_py(),
                           m["knob"], m["value"]))
     result = {"data": info, "pairs": len(pairs), "methods": {}}
-    for method in ("nar", "wl", "wl-fam"):
+    for method in ("nar", "wl-metric", "wl", "wl-fam"):
         unit = unit_rows(vectors(inputs, method, catalogue))
         dense = unit.toarray() if hasattr(unit, "toarray") else unit.numpy()
         sims = dense[[p[0] for p in pairs]] @ dense[catalogue].T
