@@ -62,7 +62,10 @@ def children() -> set[int]:
     """Live child processes of this one."""
     pids: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        pids |= {int(p) for p in (task / "children").read_text().split()}
+        try:
+            pids |= {int(p) for p in (task / "children").read_text().split()}
+        except FileNotFoundError:  # a thread that ended after the listing has no children
+            continue
     return {p for p in pids if _alive(p)}
 
 
