@@ -56,9 +56,9 @@ def main() -> None:
         wl = bench.vectors("wl-fam", task, 0, rounds)
         learned = [bench.vectors("wl-metric", task, seed) for seed in args.seeds]
         for w in FUSION_GRID:
-            scored = [(score(fuse_with_wl(v, wl, w), cat, task.validation)["map@20"],
-                       score(fuse_with_wl(v, wl, w), cat, task.queries)["map@20"])
-                      for v in learned]
+            fused = [fuse_with_wl(v, wl, w) for v in learned]
+            scored = [(score(f, cat, task.validation)["map@20"], score(f, cat, task.queries)["map@20"])
+                      for f in fused]
             if task.protocol in SELECTED_ON:
                 validation[w].append(np.mean([v for v, _ in scored], axis=0))
             test[task.protocol][w].append(np.mean([t for _, t in scored], axis=0))
