@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["real", "nas"])
     parser.add_argument("--out")
     args = parser.parse_args()
-    result: dict = {"fusion_weights": {f"{d} {m}": w for (d, m), w in FUSION_WEIGHTS.items()}}
+    result: dict = {"fusion_weights": {f"{d} {lm}+{m}": w for (d, lm, m), w in FUSION_WEIGHTS.items()}}
     for name in args.datasets:
         records = load_records(Workspace(args.workdir), name)
         model, meta = load_checkpoint(bundled_path("nar", name))

@@ -32,16 +32,19 @@ def test_unseen_models_land_among_their_relatives(catalog, name):
 
 def test_wl_fam_orders_depth_ties_by_wl(catalog):
     """VGGs differ only in depth, so colour presence ties them at 1.0; the wl cosine puts the
-    query itself first anyway (the default method)."""
+    query itself first anyway."""
     tied = 0
     for name in ("timm:vgg11", "timm:vgg13", "timm:vgg16", "timm:vgg19"):
-        hits = narbuild.search(name, k=2, workspace=catalog).hits
+        hits = narbuild.search(name, k=2, workspace=catalog, method="wl-fam").hits
         assert name in hits[0].model_ids, [(h.model_id, h.score) for h in hits]
         tied += hits[1].score == pytest.approx(1.0, abs=1e-6)
     assert tied >= 2
 
 
-@pytest.mark.parametrize("method", ["wl", "wl-fam", "nar", "nar+wl-fam"])
+METHODS = ["wl", "wl-fam", "wl-metric", "wl-metric+wl-fam", "nar", "nar+wl-fam"]
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_a_catalog_model_finds_itself_first(catalog, method):
     result = narbuild.search("timm:resnet26", k=3, workspace=catalog, method=method)
     assert result.query["origin"] == "workspace"
@@ -51,7 +54,7 @@ def test_a_catalog_model_finds_itself_first(catalog, method):
     assert [h.rank for h in result.hits] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("method", ["wl", "wl-fam", "nar", "nar+wl-fam"])
+@pytest.mark.parametrize("method", METHODS)
 def test_all_datasets_are_ranked_together(catalog, method):
     result = narbuild.search("timm:resnet26", k=70, dataset="all", workspace=catalog,
                              method=method)
@@ -62,20 +65,36 @@ def test_all_datasets_are_ranked_together(catalog, method):
         range(1, 71))
 
 
+@pytest.mark.parametrize("learned", ["wl-metric", "nar"])
 @pytest.mark.parametrize("dataset", ["real", "nas"])
-def test_nar_plus_wl_fam_weighs_the_two_cosines_per_dataset(catalog, dataset):
+def test_a_fusion_weighs_the_two_cosines_per_dataset_and_method(catalog, dataset, learned):
     from narbuild.encoder.wl import fusion_weight
 
+    fused = f"{learned}+wl-fam"
     runs = {m: narbuild.search("timm:vit_tiny_patch16_224", k=500, workspace=catalog, method=m,
-                               dataset=dataset) for m in ("nar", "wl-fam", "nar+wl-fam")}
+                               dataset=dataset) for m in (learned, "wl-fam", fused)}
     score = {m: {h.record_id: h.score for h in r.hits} for m, r in runs.items()}
-    assert len(score["nar+wl-fam"]) == len(score["nar"]) > (40 if dataset == "real" else 20)
-    w = fusion_weight(dataset, "wl-fam")
-    for record_id, fused in score["nar+wl-fam"].items():
-        expected = w * score["nar"][record_id] + (1 - w) * score["wl-fam"][record_id]
-        assert fused == pytest.approx(expected, abs=2e-3)
-    assert f"weighted {w:g}:{1 - w:g}" in runs["nar+wl-fam"].encoders[dataset]
-    assert "wl-fam" in runs["nar+wl-fam"].encoders[dataset]
+    assert len(score[fused]) == len(score[learned]) > (40 if dataset == "real" else 20)
+    w = fusion_weight(dataset, "wl-fam", learned)
+    for record_id, value in score[fused].items():
+        expected = w * score[learned][record_id] + (1 - w) * score["wl-fam"][record_id]
+        assert value == pytest.approx(expected, abs=2e-3)
+    assert f"weighted {w:g}:{1 - w:g}" in runs[fused].encoders[dataset]
+    assert "wl-fam" in runs[fused].encoders[dataset]
+    assert runs[fused].encoders[dataset].startswith(f"{learned}@")
+
+
+def test_the_default_is_wl_metric_fused_with_wl_fam_at_its_validated_weight(catalog, run_cli):
+    from narbuild.encoder.wl import FUSION_WEIGHTS
+    from narbuild.retrieval.cli import search as command
+    from narbuild.retrieval.rankers import DEFAULT_METHOD
+
+    assert DEFAULT_METHOD == "wl-metric+wl-fam"
+    assert next(p for p in command.params if p.name == "method").default == DEFAULT_METHOD
+    result = narbuild.search("timm:vgg11", k=3, workspace=catalog)
+    w = FUSION_WEIGHTS[("real", "wl-metric", "wl-fam")]
+    assert result.encoders["real"].startswith("wl-metric@")
+    assert result.encoders["real"].endswith(f"weighted {w:g}:{1 - w:g}")
 
 
 def test_a_short_transformers_id_reads_its_base_model_from_the_workspace(catalog):
@@ -165,12 +184,35 @@ def test_bad_input_is_one_line(catalog, run_cli, tmp_path):
         (["-w", str(empty.root), "search", "timm:vgg11"], "no processed table"),
         (["-w", ws, "search", "timm:vgg11", "--method", "gcn"], "no gcn embeddings"),
         (["-w", ws, "search", "timm:vgg11", "--method", "nar+gat"], "unknown method 'nar+gat'"),
-        (["-w", str(unembedded.root), "search", "timm:vgg11", "--method", "nar"], "no embeddings"),
+        (["-w", str(unembedded.root), "search", "timm:vgg11", "--method", "gcn"],
+         "no gcn embeddings"),
     ]
     for args, needle in cases:
         code, out, err = run_cli(args)
         assert code != 0 and needle in err and "Traceback" not in err, (args, err)
         assert len(err.strip().splitlines()) == 1 and not out, (args, err)
+
+
+def test_a_workspace_without_embeddings_is_searched_with_the_bundled_encoder(catalog, tmp_path):
+    """Right after preprocess, the default search embeds the records with the bundled wl-metric
+    checkpoint once (what `narbuild embed` would store) and reads them from the cache after."""
+    from narbuild.retrieval.embedded import stored_embeddings
+
+    fresh = Workspace(tmp_path / "fresh", create=True)
+    shutil.copytree(catalog.root / "processed", fresh.root / "processed")
+    shutil.copytree(catalog.root / "graphs", fresh.root / "graphs")
+    heard: list[str] = []
+    first = narbuild.search("timm:resnet26d", k=5, workspace=fresh, on_progress=heard.append)
+    assert sum("embedding the" in line for line in heard) == 1, heard
+    assert first.encoders["real"].startswith("wl-metric@") and "(bundled)" in first.encoders["real"]
+    ours = narbuild.search("timm:resnet26d", k=5, workspace=catalog)  # embedded by `embed`
+    assert [(h.record_id, round(h.score, 4)) for h in first.hits] == \
+        [(h.record_id, round(h.score, 4)) for h in ours.hits]
+    heard.clear()
+    again = narbuild.search("timm:resnet26d", k=5, workspace=fresh, on_progress=heard.append)
+    assert not heard and [h.record_id for h in again.hits] == [h.record_id for h in first.hits]
+    assert stored_embeddings(fresh, "real", "wl-metric") is None  # the table stays untouched
+    assert list((fresh.root / "cache" / "search").glob("embedded-wl-metric-real-*.npz"))
 
 
 def test_exact_ranking_matches_float32_brute_force():
@@ -232,22 +274,39 @@ def test_a_query_trace_runs_while_the_search_loads_and_can_be_cancelled(catalog,
     assert set(mp.active_children()) == before  # ... and stops it
 
 
-def test_a_workspace_model_ranks_by_its_stored_vector_without_loading_torch(catalog):
+@pytest.mark.parametrize("method", ["nar", "wl-metric"])
+def test_a_workspace_model_ranks_by_its_stored_vector_without_loading_torch(catalog, method):
     """A query that is one of the workspace's records takes that record's vector, which is
     the one its encoder gives: no encoder (and no torch) is loaded for it."""
+    from narbuild.retrieval.embedded import QueryEncoder
     from narbuild.retrieval.search import Searcher
 
-    searcher = Searcher(catalog, "real", "nar")
+    searcher = Searcher(catalog, "real", method)
     result = searcher.search("timm:resnet26d", k=3)
     ranker, record = searcher._datasets[0].ranker, result.records["real"]
     stored = ranker.vector(record)
     assert ranker._encoder is None  # no encoder was loaded
-    computed = ranker._embed(record)
+    computed = QueryEncoder(catalog, "real", ranker.encoder_id, None).embed(record)
     assert float(stored @ computed / np.linalg.norm(computed)) > 0.9999
     assert result.hits[0].score == pytest.approx(1.0, abs=1e-5)
     code = ("import sys, narbuild; "
-            f"r = narbuild.search('timm:resnet26d', workspace='{catalog.root}', method='nar'); "
+            f"r = narbuild.search('timm:resnet26d', workspace='{catalog.root}', method='{method}'); "
             "print(r.hits[0].model_id, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)
     assert out.stdout.split()[-1] == "False", out.stderr
+
+
+def test_a_bundled_checkpoint_is_found_by_its_hash_whatever_the_label_says(tmp_path):
+    """The bundled files were trained in a workspace, whose embeddings name them without
+    "(bundled)": the query encoder is still found."""
+    import hashlib
+
+    from narbuild.encoder.checkpoint import bundled_path, find_checkpoint
+
+    path = bundled_path("wl-metric", "real")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    assert find_checkpoint(f"wl-metric@{digest}", "real", tmp_path) == path
+    assert find_checkpoint(f"wl-metric@{digest} (bundled)", "real", tmp_path) == path
+    with pytest.raises(narbuild.NarbuildError, match="not in"):
+        find_checkpoint("wl-metric@0000000000000000", "real", tmp_path)

@@ -73,6 +73,12 @@ def test_the_endpoint_answers_what_search_json_prints(catalog, server, run_cli):
     assert httpx.get(server, timeout=30).status_code == 200  # the page
 
 
+def test_the_page_offers_the_default_first_and_every_bundled_method(engine):
+    methods = engine.methods()
+    assert methods[:3] == ["wl-metric+wl-fam", "wl-fam", "wl"]
+    assert {"wl-metric", "nar", "nar+wl-fam"} <= set(methods) and len(set(methods)) == len(methods)
+
+
 def test_uploads_and_pasted_configs_are_searched(engine, tmp_path):
     py = tmp_path / "my_net.py"
     py.write_text("import torch\n\ndef build():\n    return torch.nn.Sequential(\n"
@@ -181,7 +187,7 @@ def test_a_space_reads_the_published_release_and_answers_as_the_workspace(catalo
     mirror = SearchEngine(ws)
     try:
         for model in ("timm:vgg11", "transformers:bert/Model"):
-            for method in ("wl-fam", "nar"):
+            for method in ("wl-metric+wl-fam", "wl-fam", "nar"):
                 ours = engine.search(Query(model_id=model), method, 5).hits
                 theirs = mirror.search(Query(model_id=model), method, 5).hits
                 assert [(h.model_id, h.score) for h in theirs] == \

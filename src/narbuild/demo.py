@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     _run(args.workdir, "push", "--local-dir", release, "--check")
     query = Path(args.workdir) / "my_resnet.py"
     query.write_text(QUERY)
-    _run(args.workdir, "search", f"{query}:build", "-k", "5")  # WL, training-free
-    _run(args.workdir, "search", f"{query}:build", "-k", "5", "--method", "wl-metric")  # the encoder
+    _run(args.workdir, "search", f"{query}:build", "-k", "5")  # wl-metric fused with wl-fam
+    _run(args.workdir, "search", f"{query}:build", "-k", "5", "--method", "wl-fam")  # training-free
     print(f"\nDone. Every table is under {args.workdir}/ (Parquet); try "
           f"`narbuild --workdir {args.workdir} --help`.")
 

@@ -90,7 +90,13 @@ def score(vectors: Any, cat: Catalogue, queries: np.ndarray,
     queries = np.asarray(queries, dtype=np.int64)
     if not len(queries):
         return {m: np.zeros(0) for m in METRICS}
-    ranked = cosine_topk(vectors, queries, max(ks), exclude=cat.excluded)
+    return score_ranked(cosine_topk(vectors, queries, max(ks), exclude=cat.excluded), cat,
+                        queries, ks)
+
+
+def score_ranked(ranked: np.ndarray, cat: Catalogue, queries: np.ndarray,
+                 ks: Sequence[int] = KS) -> dict[str, np.ndarray]:
+    """Per-query metrics of the records ``ranked`` for each of ``queries`` (best first)."""
     rel, counts = [], []
     for start in range(0, len(queries), 1024):
         relevant = cat.rankable_relevant(queries[start:start + 1024])

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from narbuild.encoder.bundled import BUNDLED, bundled_path
 from narbuild.encoder.data import NUM_OPS
 from narbuild.encoder.models import GraphEncoder, GraphVAE, NAREncoder
 from narbuild.encoder.train import TrainConfig
@@ -26,17 +26,6 @@ VERSION = 1
 METHODS = ("nar", "gcn", "gat", "vae", "wlm")
 
 
-BUNDLED = ("wl-metric", "nar")
-"""The learned methods narbuild ships a checkpoint of, for each dataset (``<method>-<dataset>.pt``
-in ``narbuild/data/encoder``); the first is what ``narbuild embed`` uses by default."""
-
-
-def bundled_path(method: str, dataset: str) -> Path:
-    """The packaged checkpoint of ``method`` (:data:`BUNDLED`) for ``dataset`` (real | nas)."""
-    folder = resources.files("narbuild") / "data" / "encoder"
-    return Path(str(folder / f"{method}-{dataset}.pt"))
-
-
 def encoder_label(meta: dict[str, Any]) -> str:
     """The name a checkpoint's embeddings carry: the learned method it was trained as
     (``nar-cl``, ``wl-metric``), else its encoder (``nar``)."""
@@ -45,11 +34,11 @@ def encoder_label(meta: dict[str, Any]) -> str:
 
 def find_checkpoint(encoder_id: str, dataset: str, folder: Path) -> Path:
     """The checkpoint that made embeddings labelled ``encoder_id`` (``method@hash``, with
-    `` (bundled)`` for a packaged one): the bundled file, or one in ``folder`` with that hash."""
+    `` (bundled)`` for a packaged one): the bundled file or one in ``folder``, with that hash
+    (the bundled files were trained in a workspace, whose embeddings do not say bundled)."""
     label, _, rest = encoder_id.partition("@")
     digest = rest.split()[0] if rest else ""
-    bundled = encoder_id.endswith("(bundled)") and label in BUNDLED
-    candidates = [bundled_path(label, dataset)] if bundled else []
+    candidates = [bundled_path(label, dataset)] if label in BUNDLED else []
     candidates += sorted(folder.glob("*.pt")) if folder.is_dir() else []
     for path in candidates:
         if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest:

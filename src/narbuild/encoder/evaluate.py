@@ -86,7 +86,7 @@ def run_method(method: str, inputs: Inputs, cfg: TrainConfig, device: torch.devi
     if fused:
         bag, bag_run = vectors(fused)
         start = time.perf_counter()
-        found = fuse_with_wl(found, bag, fusion_weight(inputs.records.dataset, fused))
+        found = fuse_with_wl(found, bag, fusion_weight(inputs.records.dataset, fused, learned))
         seconds = run.embed_seconds + bag_run.embed_seconds + time.perf_counter() - start
         run = replace(run, embed_seconds=round(seconds, 2))
     return replace(run, metrics=evaluate_vectors(found, inputs.records.labels,
@@ -187,4 +187,4 @@ def _protocol(cfg: TrainConfig, device: torch.device, seeds: Sequence[int]) -> d
             "similarity": "cosine", "ks": list(KS), "seeds": list(seeds),
             "device": str(device), "torch": torch.__version__, **provenance(),
             "config": cfg.as_dict(),
-            "fusion_weights": {f"{d} {m}": w for (d, m), w in FUSION_WEIGHTS.items()}}
+            "fusion_weights": {f"{d} {lm}+{m}": w for (d, lm, m), w in FUSION_WEIGHTS.items()}}

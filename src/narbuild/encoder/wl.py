@@ -122,18 +122,37 @@ def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     return sp.diags(1 / np.maximum(norms, 1e-12)) @ tfidf
 
 
+def presence_rows(known: np.ndarray, idf: np.ndarray, counts: sp.csr_matrix,
+                  found: np.ndarray) -> sp.csr_matrix:
+    """Unit-length rows of colour presence over the ``known`` colours (sorted uint64) weighted
+    by their ``idf``, from colour ``counts`` over the colours ``found``; other colours drop."""
+    at = np.minimum(np.searchsorted(known, found), len(known) - 1)
+    hit = known[at] == found
+    counts = counts[:, np.flatnonzero(hit)].tocsr()
+    counts.data[:] = 1
+    counts = sp.csr_matrix((counts.data, at[hit][counts.indices], counts.indptr),
+                           shape=(counts.shape[0], len(known)))
+    return tfidf_rows(counts, idf)
+
+
 FUSION_WEIGHT = 0.5
 """Weight of the learned encoder's cosine in :func:`fuse_with_wl` unless
 :data:`FUSION_WEIGHTS` holds a validated one (fixed a priori, not tuned)."""
 
-FUSION_WEIGHTS = {("real", "wl-fam"): 0.4, ("nas", "wl-fam"): 0.2}
-"""The encoder's weight in a fusion with a WL method, per dataset, chosen on a validation split
-cut from the training records (``bench/bench_fusion_weight.py``, ``bench/results/``)."""
+FUSION_WEIGHTS = {("real", "nar", "wl-fam"): 0.4, ("nas", "nar", "wl-fam"): 0.2,
+                  ("real", "wl-metric", "wl-fam"): 0.8, ("nas", "wl-metric", "wl-fam"): 1.0}
+"""The learned encoder's weight in a fusion with a WL method, per dataset and learned method,
+chosen on validation queries: NAR's on a split cut from the training records
+(``bench/bench_fusion_weight.py``), wl-metric's on benchmark v2's validation queries with
+search's wl-fam rounds (``bench/bench_fusion_fixed.py``: on NAS, wl-fam adds nothing);
+results in ``bench/results/``."""
 
 
-def fusion_weight(dataset: str, wl_method: str) -> float:
-    """The learned encoder's weight when fused with ``wl_method`` on ``dataset``."""
-    return FUSION_WEIGHTS.get((dataset, wl_method), FUSION_WEIGHT)
+def fusion_weight(dataset: str, wl_method: str, learned: str = "nar") -> float:
+    """The ``learned`` encoder's weight when fused with ``wl_method`` on ``dataset``; a method
+    without a validated weight of its own takes NAR's."""
+    return FUSION_WEIGHTS.get((dataset, learned, wl_method),
+                              FUSION_WEIGHTS.get((dataset, "nar", wl_method), FUSION_WEIGHT))
 
 
 def fuse_with_wl(vectors: np.ndarray, wl: sp.csr_matrix,

@@ -28,7 +28,7 @@ from narbuild.encoder.losses import graph_contrastive
 from narbuild.encoder.metrics import evaluate_vectors
 from narbuild.encoder.models import csr_tensor
 from narbuild.encoder.train import TrainConfig, TrainStats, seeded
-from narbuild.encoder.wl import FAMILY_ROUNDS, family_rows, tfidf_rows
+from narbuild.encoder.wl import FAMILY_ROUNDS, family_rows, presence_rows
 
 STEPS = 25
 """Optimiser steps per epoch (one validation check each)."""
@@ -49,14 +49,8 @@ class WLMetric(nn.Module):
         """Each graph's unit-length idf-weighted presence row over the training colours, from
         its WL colour ``counts`` over the colours ``found`` (:func:`wl.wl_counts` at
         ``self.rounds``); colours the training records never showed are dropped."""
-        known = self.colours.cpu().numpy().view(np.uint64)
-        at = np.minimum(np.searchsorted(known, found), len(known) - 1)
-        hit = known[at] == found
-        counts = counts[:, np.flatnonzero(hit)].tocsr()
-        counts.data[:] = 1
-        counts = sp.csr_matrix((counts.data, at[hit][counts.indices], counts.indptr),
-                               shape=(counts.shape[0], len(known)))
-        return tfidf_rows(counts, self.idf.cpu().numpy())
+        return presence_rows(self.colours.cpu().numpy().view(np.uint64),
+                             self.idf.cpu().numpy(), counts, found)
 
     def forward(self, rows: sp.csr_matrix) -> torch.Tensor:
         return F.normalize(torch.sparse.mm(_tensor(rows, self.proj.device), self.proj), dim=1)

@@ -16,14 +16,15 @@ _WIDTH = 44
               help="How many results.")
 @click.option("--dataset", type=click.Choice(["real", "nas", "all"]), default="real",
               show_default=True, help="Which records to search.")
-@click.option("--method", default="wl-fam", show_default=True,
-              help="wl-fam: WL colour presence weighted by an idf over the catalog's families "
-                   "(best on every benchmark-v2 protocol; equal scores ordered by wl's); wl: WL "
-                   "colour histograms with plain TF-IDF (training-free); neither needs "
-                   "embeddings. nar, gcn, gat, vae: the workspace's "
-                   "embeddings of that method, with its encoder. nar+wl-fam (or nar+wl): "
-                   "the two cosines weighted per dataset (for wl-fam, as chosen on a validation split; "
-                   "the result names the weights).")
+@click.option("--method", default="wl-metric+wl-fam", show_default=True,
+              help="wl-metric+wl-fam: the bundled wl-metric encoder's cosine fused with "
+                   "wl-fam's, weighted per dataset as chosen on validation (best on benchmark "
+                   "v2's open and variants protocols). wl-fam: WL colour presence weighted by "
+                   "an idf over the catalog's families (equal scores ordered by wl's); wl: WL "
+                   "colour histograms with plain TF-IDF (training-free). wl-metric, nar, gcn, "
+                   "...: the workspace's embeddings of that method with its encoder, or the "
+                   "bundled encoder's (wl-metric, nar) when it has none; nar+wl-fam (or +wl): "
+                   "fused likewise. The result names the encoder and the weights.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="The encoder that made the embeddings, if not where `embed` left it.")
 @click.option("--json", "as_json", is_flag=True,

@@ -1,9 +1,9 @@
 """How a search ranks one dataset's records: one :class:`Ranker` per method.
 
 ``wl`` and ``wl-fam`` rank by WL colour cosines (:class:`WLRanker`), a learned method by its
-embeddings' cosines (:class:`EmbeddingRanker`), and ``nar+wl-fam`` by the two weighted
-(:class:`FusedRanker`). :func:`ranker` reads a method name; the search calls only
-:meth:`Ranker.open`, :meth:`Ranker.rank` and the attributes below.
+embeddings' cosines (:class:`EmbeddingRanker`), and ``wl-metric+wl-fam`` (the default) or
+``nar+wl-fam`` by the two weighted (:class:`FusedRanker`). :func:`ranker` reads a method name;
+the search calls only :meth:`Ranker.open`, :meth:`Ranker.rank` and the attributes below.
 """
 
 from __future__ import annotations
@@ -13,15 +13,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pyarrow.compute as pc
 
 from narbuild.encoder.wl import WL_METHODS, fusion_weight
 from narbuild.errors import NarbuildError
+from narbuild.retrieval.embedded import QueryEncoder, checkpoint_embeddings, stored_embeddings
 from narbuild.retrieval.index import VectorIndex, best
 from narbuild.retrieval.wl_index import WLIndex, load_wl_index
 from narbuild.workspace import Workspace
 
 Progress = Callable[[str], None] | None
+
+DEFAULT_METHOD = "wl-metric+wl-fam"
+"""What a search ranks by unless told: the bundled wl-metric encoder's cosine fused with
+wl-fam's, weighted per dataset (:func:`narbuild.encoder.wl.fusion_weight`). It is the ranking
+best on benchmark v2's ``open`` and ``variants`` protocols (``bench/bench_fusion_fixed.py``)."""
 
 
 class Ranker(Protocol):
@@ -51,15 +56,15 @@ class Ranker(Protocol):
 def ranker(ws: Workspace, dataset: str, method: str, checkpoint: str | Path | None = None,
            on_progress: Progress = None) -> Ranker:
     """The ranker of ``method`` over ``dataset``: ``wl``, ``wl-fam``, a learned method the
-    workspace has embeddings of (``nar``, ``gcn``, ...), or one fused with a WL method
-    (``nar+wl-fam``)."""
+    workspace has embeddings of or narbuild bundles (``wl-metric``, ``nar``, ``gcn``, ...), or
+    one fused with a WL method (``wl-metric+wl-fam``)."""
     if method in WL_METHODS:
         return WLRanker(ws, dataset, method, on_progress)
     learned, _, fused = method.partition("+")
     if fused and (fused not in WL_METHODS or learned in WL_METHODS):
         raise NarbuildError(f"unknown method {method!r}",
                             "fuse an embedding method with wl or wl-fam, e.g. nar+wl-fam")
-    embedding = EmbeddingRanker(ws, dataset, learned, checkpoint)
+    embedding = EmbeddingRanker(ws, dataset, learned, checkpoint, on_progress)
     if not fused:
         return embedding
     return FusedRanker(embedding, WLRanker(ws, dataset, fused, on_progress))
@@ -101,25 +106,40 @@ class WLRanker:
 
 
 class EmbeddingRanker:
-    """Cosines of the workspace's embeddings of one learned method. The query takes its
-    record's stored vector when it is one of the dataset's records (the vector the encoder
-    gives that graph, so no encoder is loaded), else the encoder embeds it."""
+    """Cosines of one learned method's vectors of the records: the workspace's embeddings, or
+    without them those of the method's bundled checkpoint (or ``checkpoint``), embedded once and
+    cached (:mod:`narbuild.retrieval.embedded`). The query takes its record's vector when it is
+    one of the dataset's records (so no encoder is loaded), else the encoder embeds it."""
 
     def __init__(self, ws: Workspace, dataset: str, method: str,
-                 checkpoint: str | Path | None) -> None:
-        self.ws, self.dataset, self.checkpoint = ws, dataset, checkpoint
-        self.index, self.encoder_id = _embedding_index(ws, dataset, method)
-        self.description = self.encoder_id
-        self._rows = {record_id: i for i, record_id in enumerate(self.index.ids)}
-        self._encoder: tuple[Any, dict[str, Any]] | None = None
+                 checkpoint: str | Path | None, on_progress: Progress = None) -> None:
+        self.ws, self.dataset, self.method, self.checkpoint = ws, dataset, method, checkpoint
+        self.on_progress = on_progress
+        self.index: VectorIndex | None = None
+        self.description = self.encoder_id = method
+        self._stored = stored_embeddings(ws, dataset, method)
+        self._rows: dict[str, int] = {}
+        self._encoder: QueryEncoder | None = None
 
     def open(self, build: bool) -> bool:
-        return True
+        if self.index is None:
+            found = self._stored or checkpoint_embeddings(self.ws, self.dataset, self.method,
+                                                          self.checkpoint, build,
+                                                          self.on_progress)
+            if found is not None:
+                self.index, self.encoder_id = found
+                self.description = self.encoder_id
+                self._rows = {record_id: i for i, record_id in enumerate(self.index.ids)}
+        return self.index is not None
 
     def vector(self, record: dict[str, Any]) -> np.ndarray:
         """The query record's vector: its stored one, or the encoder's."""
         row = self._rows.get(f"{self.dataset}:{record['graph_hash'][:16]}")
-        return self.index.exact[row] if row is not None else self._embed(record)
+        if row is not None:
+            return self.index.exact[row]
+        if self._encoder is None:
+            self._encoder = QueryEncoder(self.ws, self.dataset, self.encoder_id, self.checkpoint)
+        return self._encoder.embed(record)
 
     def rank(self, record: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(self.vector(record), k)
@@ -134,40 +154,25 @@ class EmbeddingRanker:
     def vectors(self) -> Any:
         return self.index.exact
 
-    def _embed(self, record: dict[str, Any]) -> np.ndarray:
-        from narbuild.encoder.checkpoint import encoder_label, find_checkpoint, load_checkpoint
-        from narbuild.encoder.data import Inputs, records_from_rows
-        from narbuild.encoder.train import resolve_device, vectors_of
-
-        if self._encoder is None:
-            path = (Path(self.checkpoint) if self.checkpoint
-                    else find_checkpoint(self.encoder_id, self.dataset,
-                                         self.ws.root / "checkpoints"))
-            model, meta = load_checkpoint(path)
-            made = f"{encoder_label(meta)}@{meta['hash']}"
-            if not self.encoder_id.startswith(made):
-                raise NarbuildError(f"{path} is encoder {made}, but the "
-                                    f"{self.dataset} embeddings come from {self.encoder_id}",
-                                    "pass the checkpoint that made them, or re-run "
-                                    "`narbuild embed`")
-            self._encoder = model, meta
-        model, meta = self._encoder
-        inputs = Inputs(records_from_rows([record]))
-        return vectors_of(meta["method"], model, inputs, resolve_device("cpu"))[0]
-
 
 class FusedRanker:
     """An embedding's cosine and a WL method's, weighted per dataset
-    (:func:`narbuild.encoder.wl.fusion_weight`, chosen on a validation split)."""
+    (:func:`narbuild.encoder.wl.fusion_weight`, chosen on a validation split). Where the WL
+    method weighs nothing (wl-metric on NAS), its index is not loaded."""
 
     def __init__(self, embedding: EmbeddingRanker, wl: WLRanker) -> None:
         self.embedding, self.wl = embedding, wl
-        self.weight = fusion_weight(embedding.dataset, wl.method)
+        self.weight = fusion_weight(embedding.dataset, wl.method, embedding.method)
         self._wl_rows: np.ndarray | None = None
         self.description = embedding.description
 
     def open(self, build: bool) -> bool:
-        if self._wl_rows is None and self.wl.open(build):
+        opened = self.embedding.open(build)  # both start, so a build does them together
+        if self.weight >= 1:
+            self.description = (f"{self.embedding.description}, cosines weighted 1:0 "
+                                f"({self.wl.method} weighs nothing on this set)")
+            return opened
+        if self._wl_rows is None and self.wl.open(build) and opened:
             position = {record_id: i for i, record_id in enumerate(self.wl.ids)}
             missing = [r for r in self.ids if r not in position]
             if missing:
@@ -179,11 +184,18 @@ class FusedRanker:
         return self._wl_rows is not None
 
     def scores(self, record: dict[str, Any]) -> np.ndarray:
+        if self.weight >= 1:
+            return self.embedding.scores(record)
         return (self.weight * self.embedding.scores(record)
                 + (1 - self.weight) * self.wl.scores(record)[self._wl_rows])
 
     def rank(self, record: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
-        return best(self.scores(record), np.arange(len(self.ids)), min(k, len(self.ids)))
+        """The best rows; scores equal to the 4 decimals a hit shows go by ``wl``'s cosine
+        (a design the learned metric cannot tell apart by depth: the closest depth first)."""
+        scores, second = self.scores(record), None
+        if self.weight < 1 and self.wl.tiebreak is not None:
+            scores, second = np.round(scores, 4), self.wl.tiebreak.scores(record)[self._wl_rows]
+        return best(scores, np.arange(len(self.ids)), min(k, len(self.ids)), second)
 
     @property
     def ids(self) -> list[str]:
@@ -191,27 +203,3 @@ class FusedRanker:
 
     def vectors(self) -> Any:
         return self.embedding.vectors()
-
-
-def _embedding_index(ws: Workspace, name: str, method: str) -> tuple[VectorIndex, str]:
-    """The dataset's ``method`` embeddings as an index, and the encoder that made them."""
-    table = ws.table("embeddings")
-    if not table.exists():
-        raise NarbuildError(f"the workspace {ws.root} has no embeddings",
-                            "run `narbuild embed` first, or search with --method wl")
-    # each dataset's vectors are in its own folder; a workspace embedded before that holds
-    # them all in one, filtered here
-    rows = table.read(["record_id", "dataset", "method", "encoder_id", "vector"],
-                      subdir=name if table.parts(name) else "")
-    rows = rows.filter(pc.and_(pc.equal(rows["dataset"], name), pc.equal(rows["method"], method)))
-    if not rows.num_rows:
-        raise NarbuildError(f"the workspace has no {method} embeddings of the {name} set",
-                            f"run `narbuild embed --dataset {name}`"
-                            + ("" if method == "nar" else f" --method {method}"))
-    encoders = set(rows["encoder_id"].to_pylist())
-    if len(encoders) > 1:
-        raise NarbuildError(f"the {name} embeddings come from {len(encoders)} encoders",
-                            f"re-run `narbuild embed --dataset {name}` to embed them all again")
-    vectors = rows["vector"].combine_chunks()
-    matrix = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(vectors), -1)
-    return VectorIndex(rows["record_id"].to_pylist(), matrix), encoders.pop()

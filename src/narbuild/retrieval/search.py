@@ -2,10 +2,11 @@
 
 The query is traced by the dataset's tracer and processed by the dataset's preprocessing (same
 operator mapping, motif steps and splitter as the workspace's records). The records are then
-ranked by ``method``: ``wl-fam`` (the default, the best ranking on benchmark v2: WL colour
-presence weighted by an idf over the catalogue's families), ``wl`` (WL colour histograms, plain
-TF-IDF), or a learned encoder's embedding (the one that embedded the workspace) by cosine
-similarity, alone or fused with WL.
+ranked by ``method``: ``wl-metric+wl-fam`` (the default, the best ranking on benchmark v2's
+``open`` and ``variants``: the bundled wl-metric encoder's cosine fused with wl-fam's),
+``wl-fam`` (WL colour presence weighted by an idf over the catalogue's families), ``wl`` (WL
+colour histograms, plain TF-IDF), or a learned encoder's embedding (the one that embedded the
+workspace, else the bundled one) by cosine similarity, alone or fused with WL.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from narbuild.errors import NarbuildError
 from narbuild.preprocess.pipeline import dataset_names
 from narbuild.retrieval.query import QueryGraph, WorkspaceGraphs, module_graph
-from narbuild.retrieval.rankers import Ranker, ranker
+from narbuild.retrieval.rankers import DEFAULT_METHOD, Ranker, ranker
 from narbuild.tracing.workers import TraceOptions
 from narbuild.workspace import Workspace, default_root
 
@@ -83,7 +84,7 @@ class _Dataset:
 
 
 def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "real",
-           workspace: str | Path | Workspace | None = None, method: str = "wl-fam",
+           workspace: str | Path | Workspace | None = None, method: str = DEFAULT_METHOD,
            checkpoint: str | Path | None = None,
            on_progress: Callable[[str], None] | None = None,
            limits: TraceOptions | None = None) -> SearchResult:
@@ -93,16 +94,19 @@ def search(query: Any, example_inputs: Any = None, k: int = 10, dataset: str = "
     ``narbuild trace --model`` does) or a spec string: a registry id (``timm:convnext_tiny``), a
     Hugging Face ``config.json`` path, ``hf:ORG/NAME`` (needs the Hub) or ``file.py:factory``;
     or a :class:`~narbuild.retrieval.query.QueryGraph` of such a spec, already started.
-    ``dataset`` is ``real``, ``nas`` or ``all``. ``method`` is ``wl-fam`` (the default, best
-    on every benchmark-v2 protocol: WL colour presence weighted by an idf over the catalog's
-    families; presence is blind to depth, so equal cosines are ordered by ``wl``'s), ``wl`` (WL
-    colour histograms, plain TF-IDF, training-free), the method of the workspace's embeddings
-    (``nar``, ``gcn``, ...), whose encoder then embeds the query, or such a method fused with a
-    WL one (``nar+wl-fam``: the two cosines weighted by
-    :func:`narbuild.encoder.wl.fusion_weight`); ``checkpoint`` names that encoder if it is not
-    where ``embed`` left it.
-    ``on_progress`` hears about slow one-time steps (building a WL index). A spec query is
-    traced in an isolated worker under ``limits`` (time and memory; the trace defaults).
+    ``dataset`` is ``real``, ``nas`` or ``all``. ``method`` is ``wl-metric+wl-fam`` (the
+    default, best on benchmark v2's ``open`` and ``variants``: the wl-metric encoder's cosine
+    and wl-fam's, weighted by :func:`narbuild.encoder.wl.fusion_weight`), ``wl-fam`` (WL colour
+    presence weighted by an idf over the catalog's families; presence is blind to depth, so
+    equal cosines are ordered by ``wl``'s), ``wl`` (WL colour histograms, plain TF-IDF,
+    training-free), a learned method (``wl-metric``, ``nar``, ``gcn``, ...), or such a method
+    fused with a WL one (``nar+wl-fam``). A learned method ranks by the workspace's embeddings
+    of it; without them, by its bundled checkpoint's (or ``checkpoint``'s) vectors of the
+    records, embedded on the first search and cached. ``checkpoint`` names the encoder if it
+    is not where ``embed`` left it.
+    ``on_progress`` hears about slow one-time steps (building a WL index, embedding records).
+    A spec query is traced in an isolated worker under ``limits`` (time and memory; the trace
+    defaults).
     A :class:`Searcher` answers many queries with its indexes loaded once.
     """
     searcher = Searcher(workspace, dataset, method, checkpoint, on_progress)
@@ -114,7 +118,7 @@ class Searcher:
     encoder) loaded on the first query and kept for the next ones: what a server holds."""
 
     def __init__(self, workspace: str | Path | Workspace | None = None, dataset: str = "real",
-                 method: str = "wl-fam", checkpoint: str | Path | None = None,
+                 method: str = DEFAULT_METHOD, checkpoint: str | Path | None = None,
                  on_progress: Callable[[str], None] | None = None) -> None:
         self.ws = (workspace if isinstance(workspace, Workspace)
                    else Workspace(workspace or default_root()))

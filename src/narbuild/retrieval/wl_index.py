@@ -87,13 +87,10 @@ class WLIndex:
         return np.asarray((self.matrix @ q).todense()).ravel()
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
         m = self.matrix
-        np.savez(tmp, format=FORMAT, ids=np.array(self.ids), data=m.data, indices=m.indices,
+        np.savez(path, format=FORMAT, ids=np.array(self.ids), data=m.data, indices=m.indices,
                  indptr=m.indptr, shape=np.array(m.shape), features=self.features, idf=self.idf,
                  rounds=self.rounds, unseen_idf=self.unseen_idf, presence=self.presence)
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> WLIndex | None:
@@ -116,13 +113,7 @@ def load_wl_index(ws: Workspace, dataset: str, method: str = "wl",
     """The ``method`` (wl | wl-fam) index of a dataset's processed records, from the cache or
     built (and cached); ``on_build`` hears about a build (about 26 s and 3.6 GB for 28,699 NAS
     records). ``build=False``: None when the cache has none."""
-    parts = ws.table("processed").parts(dataset)
-    stamp = hashlib.sha256(f"{WL_METHODS[method]}".encode())
-    for part in parts:
-        info = part.stat()
-        stamp.update(f"{part.name}:{info.st_size}:{info.st_mtime_ns}".encode())
-    folder = ws.root / "cache" / "search"
-    path = folder / f"{method}-{dataset}-{stamp.hexdigest()[:16]}.npz"
+    path = search_cache(ws, method, dataset, f"{WL_METHODS[method]}")
     index = WLIndex.load(path) if path.is_file() else None
     if index is None and build:
         from narbuild.encoder.data import load_records, raw_graphs  # torch: only to build
@@ -133,10 +124,30 @@ def load_wl_index(ws: Workspace, dataset: str, method: str = "wl",
                      "(once; it is cached in the workspace)")
         index = WLIndex.build(records.record_ids, raw_graphs(records), WL_METHODS[method],
                               records.labels if method == "wl-fam" else None)
-        try:
-            for old in folder.glob(f"{method}-{dataset}-*.npz"):
-                old.unlink()
-            index.save(path)
-        except OSError:  # a read-only workspace: searched all the same, built again next time
-            pass
+        save_cached(path, index.save)
     return index
+
+
+def search_cache(ws: Workspace, kind: str, dataset: str, salt: str) -> Path:
+    """The cache file of ``kind`` (a WL method, embedded vectors) for a dataset's processed
+    records: named by the processed table's files and ``salt``, so a new preprocess misses."""
+    stamp = hashlib.sha256(salt.encode())
+    for part in ws.table("processed").parts(dataset):
+        info = part.stat()
+        stamp.update(f"{part.name}:{info.st_size}:{info.st_mtime_ns}".encode())
+    return ws.root / "cache" / "search" / f"{kind}-{dataset}-{stamp.hexdigest()[:16]}.npz"
+
+
+def save_cached(path: Path, save: Callable[[Path], None]) -> None:
+    """Write a cache file (``KIND-DATASET-STAMP.npz``) through ``save``, in place of the older
+    stamps of its kind and dataset. A read-only workspace keeps none: searched all the same,
+    built again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob(f"{path.name.rsplit('-', 1)[0]}-*.npz"):
+            old.unlink()
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        save(tmp)
+        tmp.replace(path)
+    except OSError:
+        pass

@@ -4,7 +4,7 @@
 
     from narbuild.serve import SearchEngine, Query, build_app
     engine = SearchEngine("narbuild-data")
-    result = engine.search(Query(model_id="timm:resnet50"), "wl-fam", k=10)
+    result = engine.search(Query(model_id="timm:resnet50"), k=10)  # wl-metric+wl-fam
 
 Modules: :mod:`.engine` (queries, uploads and warm searchers), :mod:`.pictures` (macro graphs
 and the map), :mod:`.app` (the page and the endpoint), :mod:`.cli`.

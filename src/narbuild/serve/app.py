@@ -1,12 +1,14 @@
 """The search web app: a Gradio page over a :class:`~narbuild.serve.engine.SearchEngine`, and a
-plain JSON endpoint, ``GET /api/search?query=ID&method=wl-fam&k=10&dataset=real``, that answers
-what ``narbuild search --json`` prints."""
+plain JSON endpoint, ``GET /api/search?query=ID&k=10&dataset=real&method=wl-metric%2Bwl-fam``
+(every argument but the query may be left out), that answers what ``narbuild search --json``
+prints."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from narbuild.errors import NarbuildError
+from narbuild.retrieval.rankers import DEFAULT_METHOD
 from narbuild.serve.engine import SCOPES, Query, SearchEngine
 from narbuild.serve.pictures import macro_pair, record_map
 
@@ -24,7 +26,7 @@ def build_app(engine: SearchEngine, dataset: str = "real") -> Any:
     api = FastAPI(title=TITLE)
 
     @api.get("/api/search")
-    def api_search(query: str, method: str = "wl-fam", k: int = 10,
+    def api_search(query: str, method: str = DEFAULT_METHOD, k: int = 10,
                    dataset: str = dataset) -> Any:
         try:
             result = engine.search(Query(model_id=query), method, k, dataset)
@@ -55,7 +57,7 @@ def page(engine: SearchEngine, dataset: str = "real") -> Any:
                                          placeholder="the function returning the model")
                 config = gr.Textbox(label="or a pasted config.json", lines=3, elem_id="config")
             with gr.Column(scale=1):
-                method = gr.Dropdown(engine.methods(), value="wl-fam", label="method")
+                method = gr.Dropdown(engine.methods(), value=DEFAULT_METHOD, label="method")
                 scope = gr.Radio(list(SCOPES), value=dataset, label="records")
                 k = gr.Slider(1, 50, value=10, step=1, label="k")
                 button = gr.Button("Search", variant="primary", elem_id="search")

@@ -22,6 +22,7 @@ import numpy as np
 
 from narbuild.errors import NarbuildError
 from narbuild.retrieval.query import WorkspaceGraphs
+from narbuild.retrieval.rankers import DEFAULT_METHOD
 from narbuild.retrieval.search import Searcher, SearchResult
 from narbuild.tracing.workers import TraceOptions
 from narbuild.workspace import Workspace
@@ -59,7 +60,7 @@ class SearchEngine:
         self._workspace_graphs: WorkspaceGraphs | None = None
         self._uploads = Path(tempfile.mkdtemp(prefix="narbuild-serve-"))
 
-    def warm(self, dataset: str = "real", method: str = "wl-fam") -> None:
+    def warm(self, dataset: str = "real", method: str = DEFAULT_METHOD) -> None:
         """Import the tracer's libraries once (a query's trace worker forks from this process
         and starts in milliseconds) and open the default searcher's indexes, with a search of
         a model the workspace holds."""
@@ -85,15 +86,21 @@ class SearchEngine:
         return sorted(table.keys()) if table.exists() else []
 
     def methods(self) -> list[str]:
-        """The WL methods, then every embedding method the workspace holds, alone and fused."""
+        """The default, the WL methods, then every learned method the workspace holds
+        embeddings of or narbuild bundles, alone and fused with wl-fam."""
+        from narbuild.encoder.bundled import BUNDLED
+
         table = self.ws.table("embeddings")
-        learned = (sorted(set(table.read(["method"]).column("method").to_pylist()))
-                   if table.exists() else [])
-        return [*WL_METHODS, *learned, *(f"{m}+wl-fam" for m in learned)]
+        stored = (set(table.read(["method"]).column("method").to_pylist())
+                  if table.exists() else set())
+        learned = sorted(stored | set(BUNDLED))
+        fused = [f"{m}+wl-fam" for m in learned]
+        return [DEFAULT_METHOD, *WL_METHODS,
+                *(m for m in [*learned, *fused] if m != DEFAULT_METHOD)]
 
     # ------------------------------------------------------------------ searching
 
-    def search(self, query: Query, method: str = "wl-fam", k: int = 10,
+    def search(self, query: Query, method: str = DEFAULT_METHOD, k: int = 10,
                dataset: str = "real") -> SearchResult:
         """The ``k`` closest records to ``query``; a bad query is a one-line
         :class:`NarbuildError` and changes nothing."""
