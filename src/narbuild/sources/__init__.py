@@ -55,6 +55,7 @@ MODULES: dict[str, str] = {
     "torchaudio": "torchaudio",
     "doctr": "doctr",
     "torchtitan": "torchtitan",
+    "spandrel": "spandrel",
     "hf-hub": "hf_hub",
     "torch-hub": "torch_hub",
     "file": "file",
