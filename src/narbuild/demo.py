@@ -31,7 +31,8 @@ DEMO_MODELS = [
     "torchaudio:wav2vec2_base", "torchaudio:conv_tasnet_base", "torchaudio:Tacotron2",
     "doctr:db_mobilenet_v3_large", "doctr:crnn_mobilenet_v3_small", "doctr:parseq",
     "torchtitan:llama3/debugmodel", "torchtitan:deepseek_v3/debugmodel",
-    "spandrel:ESRGAN", "spandrel:SwinIR", "spandrel:NAFNet",
+    "spandrel:ESRGAN", "spandrel:SwinIR", "spandrel:NAFNet", "braindecode:EEGNet",
+    "braindecode:USleep", "braindecode:BIOT",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""

@@ -56,6 +56,7 @@ MODULES: dict[str, str] = {
     "doctr": "doctr",
     "torchtitan": "torchtitan",
     "spandrel": "spandrel",
+    "braindecode": "braindecode",
     "hf-hub": "hf_hub",
     "torch-hub": "torch_hub",
     "file": "file",

@@ -1,0 +1,69 @@
+"""The braindecode source: listing from braindecode's registry, lookup, a meta build, traces
+(the missing-package path: tests/test_sources.py, for every optional source)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from narbuild import sources
+from narbuild.errors import NarbuildError
+from narbuild.sources import braindecode as source
+from narbuild.tracing.build import build
+from narbuild.tracing.ladder import trace_manifest_row
+
+pytest.importorskip("braindecode", reason="the braindecode extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def rows() -> dict[str, dict]:
+    return {r["name"]: r for r in source.iter_rows()}
+
+
+def test_listing_has_every_model_of_the_registry_with_its_recording(rows):
+    from braindecode.models.util import models_dict
+
+    assert set(rows) == set(models_dict) and len(rows) >= 60
+    eegnet = json.loads(rows["EEGNet"]["config"])
+    assert eegnet["kwargs"] == source.SIGNALS["eeg"] and not eegnet["montage"]
+    assert rows["EEGNet"]["task"] == "eeg-decoding" and rows["EEGNet"]["module"] == "eegnet"
+    usleep = json.loads(rows["USleep"]["config"])["kwargs"]  # its own n_outputs (5) is kept
+    assert usleep == {k: v for k, v in source.SIGNALS["sleep"].items() if k != "n_outputs"}
+    assert rows["USleep"]["task"] == "sleep-staging"
+    assert rows["VEMG2Pose"]["task"] == "emg-decoding"
+    assert json.loads(rows["DGCNN"]["config"])["montage"]
+
+
+def test_lookup_of_one_id_and_of_an_unknown_one():
+    assert sources.lookup("braindecode:Deep4Net")["module"] == "deep4"
+    with pytest.raises(NarbuildError, match="did you mean braindecode:EEGNet"):
+        sources.lookup("braindecode:EEGNett")
+
+
+def test_build_on_meta():
+    config = json.loads(sources.lookup("braindecode:ShallowFBCSPNet")["config"])
+    built = build("braindecode", config, device="meta")
+    assert all(p.is_meta for p in built.model.parameters())
+    assert tuple(built.inputs[0].shape) == (1, 19, 800)
+
+
+def test_trace_counts_the_model_s_own_parameters():
+    from braindecode.models import ShallowFBCSPNet
+
+    graph = trace_manifest_row(sources.lookup("braindecode:ShallowFBCSPNet"))
+    assert graph["status"] == "ok", graph["error"]
+    own = ShallowFBCSPNet(**source.SIGNALS["eeg"])
+    assert graph["params"] == sum(p.numel() for p in own.parameters())
+
+
+def test_a_model_that_places_channels_traces_with_their_10_20_positions():
+    graph = trace_manifest_row(sources.lookup("braindecode:EEGSym"))
+    assert graph["status"] == "ok", graph["error"]
+
+
+@pytest.mark.slow
+def test_every_model_traces(rows):
+    graphs = [trace_manifest_row(row) for row in rows.values()]
+    failed = {g["model_id"]: g["error"] for g in graphs if g["status"] != "ok"}
+    assert len(failed) <= 0.05 * len(rows), failed
