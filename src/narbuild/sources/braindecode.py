@@ -52,7 +52,11 @@ strided conformer of Meta's neuromotor handwriting model needs 16 s of EMG (8 s 
 
 @cache
 def _catalog() -> dict[str, type]:
-    from braindecode.models.util import models_dict
+    import warnings
+
+    with warnings.catch_warnings():  # MNE 1.13 renames montages braindecode's modules load
+        warnings.simplefilter("ignore", FutureWarning)
+        from braindecode.models.util import models_dict
 
     return dict(sorted(models_dict.items()))
 
@@ -118,8 +122,12 @@ def build(config: dict[str, Any], step: str) -> Built:
 
 def _chs_info(sfreq: float) -> list[dict[str, Any]]:
     """MNE's channel descriptions of :data:`CHANNELS`, with their 10-20 positions."""
+    import warnings
+
     import mne
 
     info = mne.create_info(CHANNELS, sfreq, "eeg")
-    info.set_montage("standard_1020")
+    with warnings.catch_warnings():  # the montage's name changes after MNE 1.13 (pinned)
+        warnings.simplefilter("ignore", FutureWarning)
+        info.set_montage("standard_1020")
     return list(info["chs"])
