@@ -26,7 +26,9 @@ _WIDTH = 44
                    "bundled encoder's (wl-metric, nar) when it has none; nar+wl-fam (or +wl): "
                    "fused likewise. The result names the encoder and the weights.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="The encoder that made the embeddings, if not where `embed` left it.")
+              help="The encoder that made the embeddings, if not where `embed` left it; in a "
+                   "workspace without embeddings of the method, the one to embed the records "
+                   "with (default: the bundled one).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the results as a JSON list (rank, model_id, family, score, ...).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=180.0, show_default=True,
