@@ -215,6 +215,24 @@ def test_a_workspace_without_embeddings_is_searched_with_the_bundled_encoder(cat
     assert list((fresh.root / "cache" / "search").glob("embedded-wl-metric-real-*.npz"))
 
 
+def test_a_given_checkpoint_embeds_a_workspace_without_embeddings(catalog, tmp_path):
+    from narbuild.encoder.bundled import bundled_path
+
+    fresh = Workspace(tmp_path / "fresh", create=True)
+    shutil.copytree(catalog.root / "processed", fresh.root / "processed")
+    shutil.copytree(catalog.root / "graphs", fresh.root / "graphs")
+    copy = tmp_path / "my-wl-metric.pt"
+    shutil.copy(bundled_path("wl-metric", "real"), copy)
+    result = narbuild.search("timm:resnet26d", k=3, workspace=fresh, method="wl-metric",
+                             checkpoint=copy)
+    encoder = result.encoders["real"]
+    assert encoder.startswith("wl-metric@") and "bundled" not in encoder
+    assert "timm:resnet26d" in result.hits[0].model_ids
+    with pytest.raises(narbuild.NarbuildError, match="no checkpoint at"):
+        narbuild.search("timm:resnet26d", workspace=fresh, method="wl-metric",
+                        checkpoint=tmp_path / "missing.pt")
+
+
 def test_exact_ranking_matches_float32_brute_force():
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((5000, 64)).astype(np.float32)

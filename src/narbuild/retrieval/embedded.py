@@ -59,6 +59,10 @@ def checkpoint_embeddings(ws: Workspace, name: str, method: str, checkpoint: str
     not ``build``. An error says what to run when there is no such checkpoint."""
     path = Path(checkpoint) if checkpoint else (
         bundled_path(method, name) if method in BUNDLED else None)
+    if checkpoint and not path.is_file():
+        raise NarbuildError(f"no checkpoint at {path}",
+                            "pass a file written by `narbuild embed --train`, or omit "
+                            "--checkpoint to use the bundled encoder")
     if path is None or not path.is_file():
         raise NarbuildError(f"the workspace has no {method} embeddings of the {name} set",
                             f"train and embed them (`narbuild embed --train --dataset {name} "
