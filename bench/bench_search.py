@@ -10,6 +10,7 @@ top-5 precision of queries no registry knows (tests/query_models.py).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from _common import write_json
+
+from narbuild.retrieval.rankers import DEFAULT_METHOD
 
 ROOT = Path(__file__).resolve().parent.parent
 VIT_B = '''
@@ -87,6 +90,10 @@ def latency(workdir: str, repeats: int = 3) -> dict:
         return _cli(workdir, spec, "--method", method)
 
     cases = {
+        "registry id in the workspace (timm:vit_base_patch16_224), the default":
+            lambda: _cli(workdir, "timm:vit_base_patch16_224"),
+        "unseen ViT-B file, first search (trace), the default": lambda: traced(DEFAULT_METHOD),
+        "unseen ViT-B file, cached graph, the default": lambda: _cli(workdir, spec),
         "registry id in the workspace (timm:vit_base_patch16_224), wl":
             lambda: _cli(workdir, "timm:vit_base_patch16_224", "--method", "wl"),
         "unseen ViT-B file, first search (trace), wl": lambda: traced("wl"),
@@ -98,6 +105,25 @@ def latency(workdir: str, repeats: int = 3) -> dict:
         out[name] = _median(repeats, run)
         print(f"{name}: {out[name]} s", flush=True)
     shutil.rmtree(spec_dir)
+    return out | _unembedded(workdir, repeats)
+
+
+def _unembedded(workdir: str, repeats: int) -> dict:
+    """The default search of a workspace that has only its processed records (right after
+    `preprocess`): the first one embeds them with the bundled encoder and builds the WL
+    indexes; later ones read the cache. Real and NAS records."""
+    out = {}
+    for dataset in ("real", "nas"):
+        fresh = Path(tempfile.mkdtemp()) / "ws"
+        fresh.mkdir()
+        for part in ("narbuild-workspace.json", "processed", "graphs", "manifest"):
+            (fresh / part).symlink_to(Path(workdir).resolve() / part)
+        run = functools.partial(_cli, str(fresh), "timm:resnet50", "--dataset", dataset)
+        out[f"no embeddings, first search ({dataset}), the default"] = round(run(), 2)
+        out[f"no embeddings, later search ({dataset}), the default"] = _median(repeats, run)
+        shutil.rmtree(fresh.parent)
+    for name, value in out.items():
+        print(f"{name}: {value} s", flush=True)
     return out
 
 
@@ -141,7 +167,8 @@ def main() -> None:
     parser.add_argument("what", choices=["ranking", "latency", "quality"])
     parser.add_argument("--workdir")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--methods", nargs="+", default=["wl", "wl-fam", "nar"])
+    parser.add_argument("--methods", nargs="+",
+                        default=["wl", "wl-fam", "nar", "wl-metric", DEFAULT_METHOD])
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.what != "ranking" and not args.workdir:
