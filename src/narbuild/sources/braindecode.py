@@ -20,7 +20,7 @@ from typing import Any
 
 from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
-from narbuild.sources.base import Built, Source, kwargs_of, unknown_id
+from narbuild.sources.base import Built, Source, kwargs_of
 
 SOURCE = Source(
     name="braindecode", title="braindecode EEG/ECoG/EMG decoding models (braindecode.models)",
@@ -63,13 +63,6 @@ def _catalog() -> dict[str, type]:
 
 def names() -> list[str]:
     return list(_catalog())
-
-
-def lookup(name: str) -> dict[str, Any]:
-    if name not in _catalog():
-        raise unknown_id(f"braindecode:{name}", [f"braindecode:{n}" for n in _catalog()],
-                         "list them with `narbuild crawl -s braindecode`")
-    return next(iter_rows([name]))
 
 
 def iter_rows(names: list[str] | None = None) -> Iterator[dict[str, Any]]:

@@ -40,7 +40,7 @@ from typing import Any
 
 from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
-from narbuild.sources.base import Built, Source, unknown_id
+from narbuild.sources.base import Built, Source
 
 DOCTR_VERSION = "1.1.0"
 """The release ``make setup`` installs (without its dependencies: see the module)."""
@@ -119,13 +119,6 @@ def _default_cfgs(tree: ast.Module) -> dict[str, dict[str, Any]]:
 
 def names() -> list[str]:
     return list(_index())
-
-
-def lookup(name: str) -> dict[str, Any]:
-    if name not in _index():
-        raise unknown_id(f"doctr:{name}", [f"doctr:{n}" for n in _index()],
-                         "list them with `narbuild crawl -s doctr`")
-    return next(iter_rows([name]))
 
 
 def iter_rows(names: list[str] | None = None) -> Iterator[dict[str, Any]]:

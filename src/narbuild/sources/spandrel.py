@@ -27,7 +27,7 @@ from typing import Any
 
 from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
-from narbuild.sources.base import Built, Source, kwargs_of, unknown_id
+from narbuild.sources.base import Built, Source, kwargs_of
 
 SOURCE = Source(
     name="spandrel", title="spandrel image restoration and super-resolution architectures",
@@ -73,13 +73,6 @@ def _catalog() -> dict[str, tuple[str, type]]:
 
 def names() -> list[str]:
     return list(_catalog())
-
-
-def lookup(name: str) -> dict[str, Any]:
-    if name not in _catalog():
-        raise unknown_id(f"spandrel:{name}", [f"spandrel:{n}" for n in _catalog()],
-                         "list them with `narbuild crawl -s spandrel`")
-    return next(iter_rows([name]))
 
 
 def iter_rows(names: list[str] | None = None) -> Iterator[dict[str, Any]]:
