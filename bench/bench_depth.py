@@ -20,7 +20,8 @@ from _common import write_json
 
 from narbuild.benchmark.run import bag_rows
 from narbuild.benchmark.suite import load_catalogue
-from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
+from narbuild.encoder.bundled import bundled_path
+from narbuild.encoder.checkpoint import load_checkpoint
 from narbuild.encoder.metrics import unit_rows
 from narbuild.encoder.train import embed_nar, resolve_device, vectors_of
 from narbuild.encoder.wl import WL_METHODS, wl_counts

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from _common import write_json
 
-from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
+from narbuild.encoder.bundled import bundled_path
+from narbuild.encoder.checkpoint import load_checkpoint
 from narbuild.encoder.data import Inputs, data_hash, load_records, motif_graphs
 from narbuild.encoder.embed import embed
 from narbuild.encoder.train import embed_nar, resolve_device

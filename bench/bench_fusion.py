@@ -14,7 +14,8 @@ import argparse
 import torch
 from _common import write_json
 
-from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
+from narbuild.encoder.bundled import bundled_path
+from narbuild.encoder.checkpoint import load_checkpoint
 from narbuild.encoder.data import Inputs, data_hash, load_records, motif_graphs, raw_graphs
 from narbuild.encoder.metrics import evaluate_vectors
 from narbuild.encoder.train import embed_nar, vectors_of

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from narbuild.encoder.checkpoint import bundled_path, load_checkpoint, save_checkpoint
+from narbuild.encoder.bundled import bundled_path
+from narbuild.encoder.checkpoint import load_checkpoint, save_checkpoint
 from narbuild.encoder.data import NUM_OPS, load_records, motif_graphs, raw_graphs, validation_split
 from narbuild.encoder.metrics import KS, rank_rows, relevance, retrieval_metrics
 from narbuild.encoder.models import NAREncoder

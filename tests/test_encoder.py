@@ -11,7 +11,8 @@ import torch
 
 import narbuild
 from narbuild import Workspace
-from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
+from narbuild.encoder.bundled import bundled_path
+from narbuild.encoder.checkpoint import load_checkpoint
 from narbuild.encoder.data import load_records, motif_graphs, raw_graphs
 from narbuild.encoder.metrics import cosine_topk, evaluate_vectors, relevance, retrieval_metrics
 from narbuild.encoder.train import TrainConfig, embed_nar, train_nar

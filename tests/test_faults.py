@@ -446,7 +446,7 @@ def test_token_help_points_to_the_safe_ways(run_cli):
 
 
 def _checkpoint(tmp_path: Path, name: str, change) -> Path:
-    from narbuild.encoder.checkpoint import bundled_path
+    from narbuild.encoder.bundled import bundled_path
 
     payload = torch.load(bundled_path("nar", "real"), map_location="cpu", weights_only=True)
     change(payload)

@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytest.importorskip("ray.data", reason="the ray extra is not installed")
 
 from narbuild import Workspace
-from narbuild.encoder.checkpoint import bundled_path
+from narbuild.encoder.bundled import bundled_path
 from narbuild.encoder.ray_embed import embed_on_ray
 
 

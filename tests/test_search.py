@@ -320,7 +320,8 @@ def test_a_bundled_checkpoint_is_found_by_its_hash_whatever_the_label_says(tmp_p
     "(bundled)": the query encoder is still found."""
     import hashlib
 
-    from narbuild.encoder.checkpoint import bundled_path, find_checkpoint
+    from narbuild.encoder.bundled import bundled_path
+    from narbuild.encoder.checkpoint import find_checkpoint
 
     path = bundled_path("wl-metric", "real")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]

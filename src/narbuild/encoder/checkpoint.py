@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from narbuild.encoder.bundled import BUNDLED, bundled_path
+from narbuild.encoder.bundled import bundled_checkpoint
 from narbuild.encoder.data import NUM_OPS
 from narbuild.encoder.models import GraphEncoder, GraphVAE, NAREncoder
 from narbuild.encoder.train import TrainConfig
@@ -32,13 +32,19 @@ def encoder_label(meta: dict[str, Any]) -> str:
     return (meta.get("extra") or {}).get("learned", meta["method"])
 
 
+def encoder_id(meta: dict[str, Any], bundled: bool = False) -> str:
+    """What embeddings name the checkpoint that made them: ``label@hash``, with `` (bundled)``
+    for a packaged one."""
+    return f"{encoder_label(meta)}@{meta['hash']}" + (" (bundled)" if bundled else "")
+
+
 def find_checkpoint(encoder_id: str, dataset: str, folder: Path) -> Path:
     """The checkpoint that made embeddings labelled ``encoder_id`` (``method@hash``, with
     `` (bundled)`` for a packaged one): the bundled file or one in ``folder``, with that hash
     (the bundled files were trained in a workspace, whose embeddings do not say bundled)."""
     label, _, rest = encoder_id.partition("@")
     digest = rest.split()[0] if rest else ""
-    candidates = [bundled_path(label, dataset)] if label in BUNDLED else []
+    candidates = [p for p in [bundled_checkpoint(label, dataset)] if p is not None]
     candidates += sorted(folder.glob("*.pt")) if folder.is_dir() else []
     for path in candidates:
         if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from narbuild.encoder.checkpoint import BUNDLED
+from narbuild.encoder.bundled import BUNDLED
 from narbuild.encoder.methods import LEARNED
 from narbuild.encoder.train import TrainConfig
 from narbuild.errors import NarbuildError

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow.compute as pc
 
 from narbuild._version import __version__
+from narbuild.encoder.bundled import BUNDLED, bundled_checkpoint
 from narbuild.encoder.checkpoint import (
-    BUNDLED,
-    bundled_path,
+    encoder_id,
     encoder_label,
     load_checkpoint,
     save_checkpoint,
@@ -51,7 +51,7 @@ def embed(ws: Workspace, dataset: str = "all", method: str = BUNDLED[0], train: 
     with its own recipe over ``cfg``) is trained on the dataset's training records and saved to
     ``save_to`` (default ``<workspace>/checkpoints/<method>-<dataset>.pt``); otherwise the
     encoder comes from ``checkpoint``, or ``method``'s bundled checkpoint of each dataset
-    (:data:`~narbuild.encoder.checkpoint.BUNDLED`: wl-metric, the default, and nar). With
+    (:data:`~narbuild.encoder.bundled.BUNDLED`: wl-metric, the default, and nar). With
     ``executor="ray"`` a checkpoint embeds on the Ray cluster at ``address``
     (:mod:`narbuild.encoder.ray_embed`).
     """
@@ -132,18 +132,17 @@ def _store(ws: Workspace, dataset: str, record_ids: list[str], model_ids: list[s
            vectors: np.ndarray, meta: dict[str, Any], bundled: bool, embed_seconds: float,
            start: float) -> dict[str, Any]:
     """Write one dataset's vectors under the checkpoint's name; its summary entry."""
-    label = encoder_label(meta)
-    encoder_id = f"{label}@{meta['hash']}" + (" (bundled)" if bundled else "")
-    _write(ws, record_ids, model_ids, dataset, label, encoder_id, vectors)
-    return {"records": len(record_ids), "dim": int(vectors.shape[1]), "encoder_id": encoder_id,
+    made_by = encoder_id(meta, bundled)
+    _write(ws, record_ids, model_ids, dataset, encoder_label(meta), made_by, vectors)
+    return {"records": len(record_ids), "dim": int(vectors.shape[1]), "encoder_id": made_by,
             "checkpoint": meta["path"], "embed_seconds": round(embed_seconds, 2),
             "graphs_per_second": round(len(record_ids) / max(embed_seconds, 1e-9)),
             "seconds": round(time.perf_counter() - start, 2)}
 
 
 def _bundled(method: str, dataset: str) -> Path:
-    path = bundled_path(method, dataset) if method in BUNDLED else None
-    if path is None or not path.is_file():
+    path = bundled_checkpoint(method, dataset)
+    if path is None:
         raise NarbuildError(f"no bundled {method} encoder for the {dataset} set",
                             f"train it: `narbuild embed --train --method {method}`, pass "
                             f"--checkpoint, or use --method {' or '.join(BUNDLED)}")

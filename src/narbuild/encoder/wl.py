@@ -16,7 +16,7 @@ from the training records (``bench/bench_wl_family.py``), never on the test quer
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +61,14 @@ def colour_counts(ops: np.ndarray, src: np.ndarray, dst: np.ndarray, node_sizes:
                            shape=(len(node_sizes), len(features)))
     counts.sum_duplicates()
     return counts, features
+
+
+def record_counts(record: dict[str, Any], rounds: int = DEFAULT_ROUNDS
+                  ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """:func:`colour_counts` of one processed record (its ``op_ids`` and edge lists)."""
+    ops, src = np.asarray(record["op_ids"]), np.asarray(record["edge_src"])
+    return colour_counts(ops, src, np.asarray(record["edge_dst"]), np.array([len(ops)]),
+                         np.array([len(src)]), rounds)
 
 
 def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

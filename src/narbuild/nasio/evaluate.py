@@ -116,7 +116,8 @@ def subset(records: Records, rows: np.ndarray) -> Records:
 
 def nar_vectors(records: Records, rows: np.ndarray, device: torch.device) -> np.ndarray:
     """The bundled NAS NAR encoder's vectors of the records ``rows``."""
-    from narbuild.encoder.checkpoint import bundled_path, load_checkpoint
+    from narbuild.encoder.bundled import bundled_path
+    from narbuild.encoder.checkpoint import load_checkpoint
     from narbuild.encoder.train import vectors_of
 
     model, _ = load_checkpoint(bundled_path("nar", "nas"))

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-from narbuild.encoder.bundled import BUNDLED, bundled_path
-from narbuild.encoder.wl import colour_counts, presence_rows
+from narbuild.encoder.bundled import BUNDLED, bundled_checkpoint
+from narbuild.encoder.wl import presence_rows, record_counts
 from narbuild.errors import NarbuildError
 from narbuild.retrieval.index import VectorIndex
 from narbuild.retrieval.wl_index import save_cached, search_cache
@@ -57,13 +57,12 @@ def checkpoint_embeddings(ws: Workspace, name: str, method: str, checkpoint: str
     """The dataset's processed records embedded by ``checkpoint`` (default: ``method``'s bundled
     one), from the cache or, with ``build``, embedded now and cached; None when not cached and
     not ``build``. An error says what to run when there is no such checkpoint."""
-    path = Path(checkpoint) if checkpoint else (
-        bundled_path(method, name) if method in BUNDLED else None)
+    path = Path(checkpoint) if checkpoint else bundled_checkpoint(method, name)
     if checkpoint and not path.is_file():
         raise NarbuildError(f"no checkpoint at {path}",
                             "pass a file written by `narbuild embed --train`, or omit "
                             "--checkpoint to use the bundled encoder")
-    if path is None or not path.is_file():
+    if path is None:
         raise NarbuildError(f"the workspace has no {method} embeddings of the {name} set",
                             f"train and embed them (`narbuild embed --train --dataset {name} "
                             f"--method {method}`), pass --checkpoint, or search with a bundled "
@@ -73,21 +72,21 @@ def checkpoint_embeddings(ws: Workspace, name: str, method: str, checkpoint: str
     found = _load_vectors(cache)
     if found is not None or not build:
         return found
-    from narbuild.encoder.checkpoint import encoder_label, load_checkpoint
+    from narbuild.encoder.checkpoint import encoder_id, load_checkpoint
     from narbuild.encoder.data import Inputs, load_records
     from narbuild.encoder.train import resolve_device, vectors_of
 
     model, meta = load_checkpoint(path)
-    encoder_id = f"{encoder_label(meta)}@{meta['hash']}" + ("" if checkpoint else " (bundled)")
+    made_by = encoder_id(meta, bundled=not checkpoint)
     records = load_records(ws, name)
     if on_progress:
-        on_progress(f"embedding the {len(records):,} {name} records with {encoder_id} (once; "
+        on_progress(f"embedding the {len(records):,} {name} records with {made_by} (once; "
                     "cached in the workspace; `narbuild embed` stores them)")
     vectors = vectors_of(meta["method"], model, Inputs(records), resolve_device("cpu"))
     index = VectorIndex(records.record_ids, vectors)
     save_cached(cache, lambda p: np.savez(p, ids=np.array(index.ids), vectors=index.exact,
-                                          encoder_id=encoder_id))
-    return index, encoder_id
+                                          encoder_id=made_by))
+    return index, made_by
 
 
 def _load_vectors(path: Path) -> tuple[VectorIndex, str] | None:
@@ -110,10 +109,7 @@ class ColourMap:
 
     def embed(self, record: dict[str, Any]) -> np.ndarray:
         """The unit vector of a processed record."""
-        ops, src = np.asarray(record["op_ids"]), np.asarray(record["edge_src"])
-        counts, found = colour_counts(ops, src, np.asarray(record["edge_dst"]),
-                                      np.array([len(ops)]), np.array([len(src)]), self.rounds)
-        row = presence_rows(self.colours, self.idf, counts, found)
+        row = presence_rows(self.colours, self.idf, *record_counts(record, self.rounds))
         vector = row.data.astype(np.float32) @ self.proj[row.indices].astype(np.float32)
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
@@ -155,12 +151,12 @@ class QueryEncoder:
                           resolve_device("cpu"))[0]
 
     def _load(self) -> Any:
-        from narbuild.encoder.checkpoint import encoder_label, find_checkpoint, load_checkpoint
+        from narbuild.encoder.checkpoint import encoder_id, find_checkpoint, load_checkpoint
 
         path = (Path(self.checkpoint) if self.checkpoint
                 else find_checkpoint(self.encoder_id, self.dataset, self.ws.root / "checkpoints"))
         model, meta = load_checkpoint(path)
-        made = f"{encoder_label(meta)}@{meta['hash']}"
+        made = encoder_id(meta)
         if not self.encoder_id.startswith(made):
             raise NarbuildError(f"{path} is encoder {made}, but the "
                                 f"{self.dataset} embeddings come from {self.encoder_id}",

@@ -20,9 +20,9 @@ import scipy.sparse as sp
 from narbuild.encoder.wl import (
     DEFAULT_ROUNDS,
     WL_METHODS,
-    colour_counts,
     family_rows,
     idf_weights,
+    record_counts,
     tfidf_rows,
     wl_counts,
 )
@@ -72,9 +72,7 @@ class WLIndex:
 
     def scores(self, record: dict[str, Any]) -> np.ndarray:
         """The cosine of a processed record with every row."""
-        ops, src = np.asarray(record["op_ids"]), np.asarray(record["edge_src"])
-        counts, colours = colour_counts(ops, src, record["edge_dst"], np.array([len(ops)]),
-                                        np.array([len(src)]), self.rounds)
+        counts, colours = record_counts(record, self.rounds)
         weights = counts.toarray()[0]
         if self.presence:
             weights = np.minimum(weights, 1)
