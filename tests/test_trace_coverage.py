@@ -369,3 +369,41 @@ def test_more_layouts_are_tried_when_the_inferred_ones_do_not_fit(model_id, inpu
 def test_sparse_attention_indexer_sizes_left_none_get_transformers_defaults():
     row = trace_manifest_row(lookup("transformers:qwen4_exp_text/Model"))
     assert row["status"] == "ok", row["error"]
+
+
+PROBING_CONSTRUCTOR = '''
+import torch
+
+
+class Probed(torch.nn.Module):
+    """Its constructor reads a number off a layer's weights (as tsai's random-kernel transforms
+    read the kernels they drew): neither meta step can build it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 4, 5)
+        offset = int(self.conv.weight.new_zeros(()).item())
+        self.head = torch.nn.Linear(4 * 60 + offset, 3)
+
+    def forward(self, x):
+        return self.head(self.conv(x).flatten(1))
+
+
+def build():
+    return Probed()
+
+
+def example_inputs():
+    return (torch.randn(1, 1, 64, requires_grad=True),)
+'''
+
+
+def test_a_constructor_that_reads_values_is_built_on_the_cpu(tmp_path):
+    from narbuild.crawler.base import manifest_row
+
+    (tmp_path / "probed.py").write_text(PROBING_CONSTRUCTOR)
+    row = trace_manifest_row(manifest_row(
+        "file", "probed.build", {"path": str(tmp_path / "probed.py"), "factory": "build"}))
+    assert row["status"] == "ok", row["error"]
+    assert row["fallback"] == "cpu" and row["device"] == "cpu"
+    assert row["params"] == 4 * 5 + 4 + (4 * 60 + 1) * 3

@@ -98,6 +98,12 @@ class Failures:
         return self.needs_values and self.params <= CPU_PARAM_BUDGET
 
     @property
+    def builds_only_with_values(self) -> bool:
+        """No meta step could build it: its constructor needs values (the CPU build is then
+        checked against the budget before it runs)."""
+        return self.build_failed and not self.built
+
+    @property
     def text_steps(self) -> bool:
         return _text_steps(self.source)
 
@@ -146,10 +152,12 @@ LADDER: list[Step] = [
          "reads a buffer (``if self.probs[i] > 0``) or a size it put in a tensor then runs at "
          "meta's cost"),
     Step("cpu", "cpu", F32, "default",
-         lambda f: f.fits_cpu,
+         lambda f: f.fits_cpu or f.builds_only_with_values,
          "real CPU tensors, for models under CPU_PARAM_BUDGET parameters, when a meta step "
-         "failed for want of values (``.item()``, NMS, ``nonzero``); weights are not randomly "
-         "initialised (:func:`narbuild.tracing.devices.cheap_init`)"),
+         "failed for want of values (``.item()``, NMS, ``nonzero``) or no meta step could build "
+         "the model (a constructor that reads values: a random kernel's length, a probe "
+         "forward); weights are not randomly initialised "
+         "(:func:`narbuild.tracing.devices.cheap_init`)"),
     Step("cpu-bf16", "cpu", BF16, "default",
          lambda f: f.needs_values and CPU_PARAM_BUDGET < f.params <= CPU_BF16_PARAM_BUDGET,
          "the same in bfloat16 (half the memory), up to CPU_BF16_PARAM_BUDGET parameters"),
