@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps "litgpt==0.5.13"  # pyproject.toml: extra litgpt
 	$(BIN)/python -m pip install --quiet --no-deps "python-doctr==1.1.0"  # pyproject.toml: extra doctr
 	$(BIN)/python -m pip install --quiet --no-deps "torchtitan==0.3.0"  # pyproject.toml: extra torchtitan
+	$(BIN)/python -m pip install --quiet --no-deps "pylocron==0.3.0"  # pyproject.toml: extra holocron
+	$(BIN)/python -m pip install --quiet --no-deps "tsai==1.0.1" "fastai==2.8.12"  # pyproject.toml: extra tsai
 	touch $(STAMP)
 
 demo: setup

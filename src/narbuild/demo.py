@@ -32,7 +32,8 @@ DEMO_MODELS = [
     "doctr:db_mobilenet_v3_large", "doctr:crnn_mobilenet_v3_small", "doctr:parseq",
     "torchtitan:llama3/debugmodel", "torchtitan:deepseek_v3/debugmodel",
     "spandrel:ESRGAN", "spandrel:SwinIR", "spandrel:NAFNet", "braindecode:EEGNet",
-    "braindecode:USleep", "braindecode:BIOT",
+    "braindecode:USleep", "braindecode:BIOT", "holocron:rexnet1_0x", "holocron:unet3p",
+    "holocron:yolov4",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""

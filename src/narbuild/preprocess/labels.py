@@ -6,7 +6,7 @@ Fine label, metadata first (:func:`fine_label`):
 * torchvision: the builder's module, its last part (``detection.faster_rcnn`` -> ``faster_rcnn``,
   ``quantization.resnet`` -> ``resnet``); video models keep a 3-D name (``resnet3d``, ``swin3d``);
 * transformers and Hub models with a config: ``model_type``;
-* the other registries (pytorchcv, smp, ultralytics, open_clip, diffusers, monai): the family
+* the other registries (pytorchcv, smp, ultralytics, open_clip, diffusers, monai, ...): the family
   their source module puts in the manifest's ``module`` (see ``narbuild.sources``);
 * Hub ``timm`` models: the timm module of the config's ``architecture``;
 * NAS networks: ``nas-<cluster>``;
@@ -66,6 +66,12 @@ ALIASES: dict[str, str] = {
     "basic_unetplusplus": "unetplusplus",
     "segresnet_ds": "segresnet",
     "autoencoderkl": "autoencoder_kl",  # monai's latent-diffusion VAE = diffusers'
+    # holocron's modules
+    "darknetv2": "darknet",  # Darknet-19
+    "darknetv3": "darknet",  # Darknet-53
+    "darknetv4": "cspnet",  # CSPDarknet-53, in timm's cspnet
+    "unetpp": "unetplusplus",
+    "yolo": "yolov1",
 }
 """Family names of different sources that mean the same family -> one name (documented in the
 dataset card). Video models of torchvision are kept apart in :func:`torchvision_family`."""

@@ -57,6 +57,8 @@ MODULES: dict[str, str] = {
     "torchtitan": "torchtitan",
     "spandrel": "spandrel",
     "braindecode": "braindecode",
+    "holocron": "holocron",
+    "tsai": "tsai",
     "hf-hub": "hf_hub",
     "torch-hub": "torch_hub",
     "file": "file",
