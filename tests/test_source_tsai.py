@@ -1,5 +1,6 @@
-"""The tsai source: listing read from tsai's learner without importing it, lookup, a meta build,
-traces (the missing-package path: tests/test_sources.py, for every optional source)."""
+"""The tsai source: listing read from tsai's learner without importing it, traces (lookup, a
+meta build, every row: tests/test_source_contract.py; the missing-package path:
+tests/test_sources.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ import sys
 import pytest
 
 from narbuild import sources
-from narbuild.errors import NarbuildError
 from narbuild.sources import tsai as source
-from narbuild.tracing.build import build
 from narbuild.tracing.ladder import trace_manifest_row
 
 pytest.importorskip("tsai", reason="the tsai extra is not installed")
@@ -40,17 +39,6 @@ def test_listing_reads_the_learner_without_importing_it(rows):
     assert rows["FCN"]["task"] == "time-series-classification"
 
 
-def test_lookup_of_one_id_and_of_an_unknown_one():
-    assert sources.lookup("tsai:XceptionTime")["module"] == "xceptiontime"
-    with pytest.raises(NarbuildError, match="did you mean tsai:XceptionTime"):
-        sources.lookup("tsai:XceptionTim")
-
-
-def test_build_on_meta():
-    config = json.loads(sources.lookup("tsai:InceptionTimePlus")["config"])
-    built = build("tsai", config, device="meta")
-    assert all(p.is_meta for p in built.model.parameters())
-    assert tuple(built.inputs[0].shape) == (1, 3, 128)
 
 
 def test_traces_on_meta_and_of_a_random_kernel_transform_on_the_cpu():
@@ -61,10 +49,3 @@ def test_traces_on_meta_and_of_a_random_kernel_transform_on_the_cpu():
     rocket = trace_manifest_row(sources.lookup("tsai:MiniRocket"))
     assert rocket["status"] == "ok", rocket["error"]
     assert rocket["fallback"] == "cpu"
-
-
-@pytest.mark.slow
-def test_every_model_traces(rows):
-    graphs = [trace_manifest_row(row) for row in rows.values()]
-    failed = {g["model_id"]: g["error"] for g in graphs if g["status"] != "ok"}
-    assert len(failed) <= 0.05 * len(rows), failed
