@@ -28,6 +28,13 @@ def test_every_source_is_declared_once():
     assert len(offline) >= 9 and "hf-hub" not in offline and "file" not in offline
 
 
+def test_the_demo_traces_a_slice_of_every_offline_source():
+    from narbuild.demo import DEMO_MODELS
+
+    sliced = {pattern.partition(":")[0] for pattern in DEMO_MODELS}
+    assert set(sources.offline_sources()) <= sliced
+
+
 def _without(monkeypatch, package: str) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -33,7 +33,7 @@ DEMO_MODELS = [
     "torchtitan:llama3/debugmodel", "torchtitan:deepseek_v3/debugmodel",
     "spandrel:ESRGAN", "spandrel:SwinIR", "spandrel:NAFNet", "braindecode:EEGNet",
     "braindecode:USleep", "braindecode:BIOT", "holocron:rexnet1_0x", "holocron:unet3p",
-    "holocron:yolov4",
+    "holocron:yolov4", "tsai:InceptionTimePlus", "tsai:MiniRocket", "tsai:PatchTST",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""
