@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps "torchtitan==0.3.0"  # pyproject.toml: extra torchtitan
 	$(BIN)/python -m pip install --quiet --no-deps "pylocron==0.3.0"  # pyproject.toml: extra holocron
 	$(BIN)/python -m pip install --quiet --no-deps "tsai==1.0.1" "fastai==2.8.12"  # pyproject.toml: extra tsai
+	$(BIN)/python -m pip install --quiet --no-deps "nni==3.0"  # pyproject.toml: extra nni
 	touch $(STAMP)
 
 demo: setup

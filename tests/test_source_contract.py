@@ -36,8 +36,9 @@ CASES = [
     Case("holocron", "sknet50", "sknet", "sknet5", "unet_tvresnet34", (1, 3, 256, 256)),
     Case("tsai", "XceptionTime", "xceptiontime", "XceptionTim", "InceptionTimePlus", (1, 3, 128)),
     Case("torchaudio", "wav2vec2_base", "wav2vec2", "wav2vec2_bas", "wav2vec2_base", (1, 16000)),
+    Case("nni", "proxyless-gpu", "proxylessnas", "proxyless-gpv", "darts-v2", (1, 3, 32, 32)),
 ]
-SLOW = ["spandrel", "braindecode", "holocron", "tsai", "torchaudio", "doctr", "torchtitan"]
+SLOW = ["spandrel", "braindecode", "holocron", "tsai", "torchaudio", "doctr", "torchtitan", "nni"]
 """The sources whose every row is traced by the slow test below."""
 
 

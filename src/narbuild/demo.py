@@ -34,6 +34,7 @@ DEMO_MODELS = [
     "spandrel:ESRGAN", "spandrel:SwinIR", "spandrel:NAFNet", "braindecode:EEGNet",
     "braindecode:USleep", "braindecode:BIOT", "holocron:rexnet1_0x", "holocron:unet3p",
     "holocron:yolov4", "tsai:InceptionTimePlus", "tsai:MiniRocket", "tsai:PatchTST",
+    "nni:darts-v2", "nni:proxyless-mobile",
 ]
 
 QUERY = '''"""A design no registry knows: a ResNet with stage depths 2-5-3-2."""

@@ -59,6 +59,7 @@ MODULES: dict[str, str] = {
     "braindecode": "braindecode",
     "holocron": "holocron",
     "tsai": "tsai",
+    "nni": "nni",
     "hf-hub": "hf_hub",
     "torch-hub": "torch_hub",
     "file": "file",
