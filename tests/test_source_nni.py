@@ -32,6 +32,7 @@ def test_listing_reads_the_weight_table_without_importing_nni():
     assert not source._EXCLUDED & set(rows)  # nni's own space rejects them
     assert not any("supernet" in name or "subnet" in name for name in rows)
     assert rows["cream-287"]["module"] == "mobilenetv3" and rows["spos"]["module"] == "spos"
+    assert rows["autoformer-tiny"]["module"] == "autoformer_vit"  # not the time-series Autoformer
 
 
 def test_traces_count_the_papers_parameters():

@@ -7,8 +7,8 @@ AceNAS networks in the same space; MobileNetV3-Large and four Cream networks in 
 space; the SPOS ShuffleNet; AutoFormer Tiny, Small and Base. Each is built by its search space's
 ``load_searched_model(name, pretrained=False)``: the architecture NNI stores for it, no weights.
 The input is one 224 x 224 image, 32 x 32 for DARTS (CIFAR-10). The family is the search space
-(``proxylessnas``, ``mobilenetv3``, ``darts``, ``spos``, ``autoformer``): a network found by
-search is labelled with the designs it was searched among.
+(``proxylessnas``, ``mobilenetv3``, ``darts``, ``spos``, ``autoformer_vit``): a network found
+by search is labelled with the designs it was searched among.
 
 Not listed (:data:`_EXCLUDED`): the AutoFormer supernets (weights shared by every subnet, not
 a network), and MobileNetV3-Small 0.50/0.75/1.00 and Cream 481/604, which nni 3.0's own
@@ -49,7 +49,9 @@ SPACES = (("acenas-", "ProxylessNAS"), ("proxyless-", "ProxylessNAS"),
           ("darts-", "DARTS"), ("spos", "ShuffleNetSpace"), ("autoformer-", "AutoFormer"))
 """Name prefix -> the search space class that builds it."""
 FAMILIES = {"ProxylessNAS": "proxylessnas", "MobileNetV3Space": "mobilenetv3", "DARTS": "darts",
-            "ShuffleNetSpace": "spos", "AutoFormer": "autoformer"}
+            "ShuffleNetSpace": "spos", "AutoFormer": "autoformer_vit"}
+"""Search space -> family. AutoFormer (a vision transformer search) is ``autoformer_vit``: the
+``autoformer`` of transformers and neuralforecast is Wu et al.'s time-series Autoformer."""
 _EXCLUDED = frozenset({"mobilenetv3-small-050", "mobilenetv3-small-075", "mobilenetv3-small-100",
                        "cream-481", "cream-604"})
 
