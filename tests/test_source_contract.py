@@ -1,6 +1,7 @@
 """What every optional offline source promises, as one table: an id it lists with its family, a
 misspelling of that id answered with the id as a hint, a model built on meta with the shape of
-its first input, and (slow) every row traced with at most 5 % error rows, each with its reason.
+its first input, its installed distribution found (the card's version table), and (slow) every
+row traced with at most 5 % error rows, each with its reason.
 
 The missing-package path is ``tests/test_sources.py``'s, for every optional source; what is
 particular to one source (its listing rule, inputs, published parameter counts) stays in its own
@@ -64,6 +65,18 @@ def test_build_on_meta(case):
     built = build(case.source, config, device="meta")
     assert all(p.is_meta for p in built.model.parameters())
     assert tuple(built.inputs[0].shape) == case.shape
+
+
+OPTIONAL = [s.name for s in sources.all_sources() if s.extra]
+
+
+@pytest.mark.parametrize("source", [pytest.param(s, marks=_installed(s)) for s in OPTIONAL])
+def test_the_installed_distribution_is_found_for_the_card(source):
+    """The card's version table reads ``importlib.metadata.version(SOURCE.dist)``: a package
+    published under another name (pylocron, open-clip-torch) declares it."""
+    import importlib.metadata
+
+    assert importlib.metadata.version(sources.get(source).SOURCE.dist)
 
 
 @pytest.mark.slow

@@ -34,7 +34,8 @@ PYLOCRON_VERSION = "0.3.0"
 """The release ``make setup`` installs (without its dependencies: see the module)."""
 SOURCE = Source(
     name="holocron", title="Holocron model builders (holocron.models, pylocron on PyPI)",
-    package="holocron", offline=True, license="Apache-2.0", extra="holocron",
+    package="holocron", distribution="pylocron", offline=True, license="Apache-2.0",
+    extra="holocron",
     family="the builder's module (holocron.models.classification.rexnet -> rexnet)",
     install=f"pip install 'narbuild[holocron]' && pip install --no-deps "
             f"pylocron=={PYLOCRON_VERSION} (or `make setup`)")
@@ -69,7 +70,7 @@ def names() -> list[str]:
 
 def iter_rows(names: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """One manifest row per builder (all, or ``names``)."""
-    version = importlib.metadata.version("pylocron")
+    version = importlib.metadata.version(SOURCE.dist)
     builders = _builders()
     for name in names if names is not None else builders:
         package, module = builders[name]

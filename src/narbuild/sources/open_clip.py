@@ -38,7 +38,7 @@ from narbuild.sources.base import Built, Source
 
 SOURCE = Source(
     name="open_clip", title="OpenCLIP model configs (image + text towers)", package="open_clip",
-    offline=True, license="MIT", extra="open_clip",
+    distribution="open-clip-torch", offline=True, license="MIT", extra="open_clip",
     family="coca, a name-prefix family (mobileclip, vitamin, pe_core, eva), the Hugging Face text "
            "tower's model type, siglip, the timm vision tower's module, else resnet / vit")
 
