@@ -6,9 +6,12 @@ Importing this module imports neither torch nor any source's package: the crawl,
 
 from __future__ import annotations
 
+import ast
 import difflib
+import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from narbuild.errors import NarbuildError
@@ -63,6 +66,24 @@ class Source:
         if self.extra:
             return f"pip install 'narbuild[{self.extra}]' (or `make setup`)"
         return f"pip install {self.package}"
+
+    def package_dir(self) -> Path:
+        """The installed package's folder, found without importing it (listings that read the
+        package's files stay light); a one-line error when it is not installed."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise NarbuildError(f"the {self.package} package is not installed",
+                                self.install_hint())
+        return Path(next(iter(spec.submodule_search_locations)))
+
+
+def assigned(tree: ast.Module, name: str) -> ast.expr | None:
+    """The value of a module-level ``name = ...`` in a parsed file (read, not imported)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return node.value
+    return None
 
 
 @dataclass

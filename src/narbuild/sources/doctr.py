@@ -31,7 +31,6 @@ and python-doctr itself with ``pip install --no-deps``.
 from __future__ import annotations
 
 import ast
-import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -74,10 +73,7 @@ class _Entry:
 
 def _root() -> Path:
     """The installed ``doctr`` package's folder (found without importing it)."""
-    spec = importlib.util.find_spec("doctr")
-    if spec is None or not spec.submodule_search_locations:
-        raise NarbuildError("the doctr package is not installed", SOURCE.install_hint())
-    return Path(next(iter(spec.submodule_search_locations)))
+    return SOURCE.package_dir()
 
 
 @cache

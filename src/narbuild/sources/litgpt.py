@@ -52,10 +52,7 @@ _TUNING = frozenset({"instruct", "chat", "hf", "base", "it", "sft", "dpo", "dedu
 @cache
 def _config_module() -> ModuleType:
     """``litgpt/config.py`` loaded on its own, without the package's ``__init__``."""
-    spec = importlib.util.find_spec("litgpt")
-    if spec is None or not spec.submodule_search_locations:
-        raise NarbuildError("the litgpt package is not installed", SOURCE.install_hint())
-    path = f"{next(iter(spec.submodule_search_locations))}/config.py"
+    path = SOURCE.package_dir() / "config.py"
     loaded = importlib.util.spec_from_file_location("_narbuild_litgpt_config", path)
     module = importlib.util.module_from_spec(loaded)
     sys.modules[loaded.name] = module  # dataclasses resolve their module by name

@@ -33,7 +33,6 @@ them).
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import tempfile
 from collections.abc import Iterator
@@ -99,10 +98,7 @@ def _index() -> dict[str, _Entry]:
 
 def _root() -> str:
     """The installed ``mmpretrain`` package's folder (found without importing it)."""
-    spec = importlib.util.find_spec("mmpretrain")
-    if spec is None or not spec.submodule_search_locations:
-        raise NarbuildError("the mmpretrain package is not installed", SOURCE.install_hint())
-    return next(iter(spec.submodule_search_locations))
+    return str(SOURCE.package_dir())
 
 
 def _listed() -> dict[str, Any]:

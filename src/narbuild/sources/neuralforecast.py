@@ -12,14 +12,12 @@ Listing reads the package's ``__all__`` without importing it (the import takes ~
 from __future__ import annotations
 
 import ast
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
-from narbuild.sources.base import Built, Source
+from narbuild.sources.base import Built, Source, assigned
 
 SOURCE = Source(
     name="neuralforecast", title="Nixtla neuralforecast models (neuralforecast.models)",
@@ -32,13 +30,11 @@ HORIZON, INPUT_SIZE, SERIES = 12, 24, 4
 
 def _exported() -> list[str]:
     """The names in ``neuralforecast/models/__init__.py``'s ``__all__``, read as text."""
-    spec = importlib.util.find_spec("neuralforecast")
-    init = Path(spec.origin).parent / "models" / "__init__.py"
-    for node in ast.parse(init.read_text()).body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
-            return [n for n in ast.literal_eval(node.value) if n not in EXCLUDED]
-    raise NarbuildError(f"{init} has no __all__", "upgrade neuralforecast or re-crawl")
+    init = SOURCE.package_dir() / "models" / "__init__.py"
+    exported = assigned(ast.parse(init.read_text()), "__all__")
+    if exported is None:
+        raise NarbuildError(f"{init} has no __all__", "upgrade neuralforecast or re-crawl")
+    return [n for n in ast.literal_eval(exported) if n not in EXCLUDED]
 
 
 def names() -> list[str]:

@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
-import importlib.util
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
-from narbuild.sources.base import Built, Source
+from narbuild.sources.base import Built, Source, assigned
 
 NNI_VERSION = "3.0"
 """The release ``make setup`` installs (without its dependencies: see the module)."""
@@ -59,15 +57,9 @@ _EXCLUDED = frozenset({"mobilenetv3-small-050", "mobilenetv3-small-075", "mobile
 @cache
 def _catalog() -> dict[str, str]:
     """``{name: search space class}`` from ``PRETRAINED_WEIGHT_URLS``' keys, read from source."""
-    spec = importlib.util.find_spec("nni")
-    if spec is None or not spec.submodule_search_locations:
-        raise NarbuildError("the nni package is not installed", SOURCE.install_hint())
-    path = Path(next(iter(spec.submodule_search_locations)), "nas/hub/pytorch/utils/pretrained.py")
-    keys: list[str] = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "PRETRAINED_WEIGHT_URLS" for t in node.targets):
-            keys = [k.value for k in node.value.keys]
+    path = SOURCE.package_dir() / "nas/hub/pytorch/utils/pretrained.py"
+    urls = assigned(ast.parse(path.read_text()), "PRETRAINED_WEIGHT_URLS")
+    keys: list[str] = [k.value for k in urls.keys] if urls is not None else []
     out = {}
     for key in keys:
         name = key.removesuffix("-subnet")

@@ -30,7 +30,6 @@ torch_checkpointing): ``make setup`` installs what its model code imports throug
 from __future__ import annotations
 
 import ast
-import importlib.util
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -59,10 +58,7 @@ _TASKS = {"flux": "text-to-image"}
 
 
 def _root() -> Path:
-    spec = importlib.util.find_spec("torchtitan")
-    if spec is None or not spec.submodule_search_locations:
-        raise NarbuildError("the torchtitan package is not installed", SOURCE.install_hint())
-    return Path(next(iter(spec.submodule_search_locations)))
+    return SOURCE.package_dir()
 
 
 def _literal_names(path: Path, suffix: str) -> dict[str, list[str]]:

@@ -32,15 +32,13 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.metadata
-import importlib.util
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
-from narbuild.sources.base import Built, Source
+from narbuild.sources.base import Built, Source, assigned
 
 TSAI_VERSION, FASTAI_VERSION = "1.0.1", "2.8.12"
 """The releases ``make setup`` installs (without their dependencies: see the module)."""
@@ -72,17 +70,12 @@ def family(module: str) -> str:
 @cache
 def _catalog() -> dict[str, tuple[str, str]]:
     """``{name: (module, attribute)}`` read from ``tsai/learner.py``'s source."""
-    spec = importlib.util.find_spec("tsai")
-    if spec is None or not spec.submodule_search_locations:
-        raise NarbuildError("the tsai package is not installed", SOURCE.install_hint())
-    tree = ast.parse(Path(next(iter(spec.submodule_search_locations)), "learner.py").read_text())
-    names: list[str] = []
+    tree = ast.parse((SOURCE.package_dir() / "learner.py").read_text())
+    value = assigned(tree, "all_arch_names")
+    names: list[str] = ast.literal_eval(value) if value is not None else []
     imports: dict[str, tuple[str, str]] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "all_arch_names" for t in node.targets):
-            names = ast.literal_eval(node.value)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tsai.models."):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tsai.models."):
             for alias in node.names:
                 imports.setdefault(alias.name, (node.module, alias.name))
     return {n: imports[n] for n in dict.fromkeys(names) if n in imports and n not in _EXCLUDED}

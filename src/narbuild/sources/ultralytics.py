@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -89,10 +88,7 @@ _offline()
 
 def models_dir() -> Path:
     """``ultralytics/cfg/models`` of the installed package (found without importing it)."""
-    spec = importlib.util.find_spec("ultralytics")
-    if spec is None or not spec.submodule_search_locations:
-        raise NarbuildError("the package 'ultralytics' is not installed", SOURCE.install_hint())
-    return Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models"
+    return SOURCE.package_dir() / "cfg" / "models"
 
 
 def version() -> str:
