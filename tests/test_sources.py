@@ -71,6 +71,14 @@ def test_unknown_sources_and_ids_fail_clearly(tmp_path):
         sources.lookup("pytorchcv:resnet1")
 
 
+def test_a_class_a_row_names_that_the_package_lost_is_a_clear_error():
+    source = sources.get("torchvision").SOURCE
+    assert source.attribute("torchvision.models", "resnet18", "builder").__name__ == "resnet18"
+    with pytest.raises(NarbuildError, match="torchvision has no builder 'resnet999'") as lost:
+        source.attribute("torchvision.models", "resnet999", "builder")
+    assert lost.value.hint == "upgrade torchvision or re-crawl"
+
+
 def test_crawl_records_its_command_lines(tmp_path):
     ws = Workspace(tmp_path / "ws", create=True)
     crawl(ws, ["pytorchcv"], include=["pytorchcv:resnet18*"], limit=2)

@@ -76,6 +76,17 @@ class Source:
                                 self.install_hint())
         return Path(next(iter(spec.submodule_search_locations)))
 
+    def attribute(self, module: str, name: str, what: str) -> Any:
+        """``module.name`` (a class or builder a manifest row names); a one-line error when
+        the installed package no longer has it."""
+        import importlib
+
+        value = getattr(importlib.import_module(module), name, None)
+        if value is None:
+            raise NarbuildError(f"{self.name} has no {what} {name!r}",
+                                f"upgrade {self.dist} or re-crawl")
+        return value
+
 
 def assigned(tree: ast.Module, name: str) -> ast.expr | None:
     """The value of a module-level ``name = ...`` in a parsed file (read, not imported)."""

@@ -19,7 +19,6 @@ from functools import cache
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
-from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source, kwargs_of
 
 SOURCE = Source(
@@ -98,14 +97,10 @@ def _signal_kwargs(cls: type, signal: dict[str, Any]) -> dict[str, Any]:
 
 def build(config: dict[str, Any], step: str) -> Built:
     """The model with its defaults and the row's signal arguments, and one window."""
-    import importlib
 
     import torch
 
-    cls = getattr(importlib.import_module(config["module"]), config["class"], None)
-    if cls is None:
-        raise NarbuildError(f"braindecode has no model {config['class']!r}",
-                            "upgrade braindecode or re-crawl")
+    cls = SOURCE.attribute(config["module"], config["class"], "model")
     kwargs = kwargs_of(config)
     if config.get("montage"):
         kwargs["chs_info"] = _chs_info(kwargs.get("sfreq", SIGNALS["eeg"]["sfreq"]))

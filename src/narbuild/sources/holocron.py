@@ -19,7 +19,6 @@ transformers here needs 2.x, so ``make setup`` installs it with ``pip install --
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import inspect
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ from functools import cache
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
-from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source
 
 PYLOCRON_VERSION = "0.3.0"
@@ -85,11 +83,7 @@ def build(config: dict[str, Any], step: str) -> Built:
     """The builder's model without weights (nor a pretrained backbone), and one image."""
     from narbuild.tracing import inputs as make
 
-    package = importlib.import_module(f"holocron.models.{config['package']}")
-    fn = getattr(package, config["builder"], None)
-    if fn is None:
-        raise NarbuildError(f"holocron has no builder {config['builder']!r}",
-                            "upgrade pylocron or re-crawl")
+    fn = SOURCE.attribute(f"holocron.models.{config['package']}", config["builder"], "builder")
     kwargs: dict[str, Any] = {"pretrained": False}
     if "pretrained_backbone" in inspect.signature(fn).parameters:
         kwargs["pretrained_backbone"] = False

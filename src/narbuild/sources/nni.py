@@ -30,7 +30,6 @@ from functools import cache
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
-from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source, assigned
 
 NNI_VERSION = "3.0"
@@ -94,12 +93,7 @@ def build(config: dict[str, Any], step: str) -> Built:
 
     with warnings.catch_warnings():  # "your PyTorch version might not be supported" (it is)
         warnings.simplefilter("ignore", RuntimeWarning)
-        from nni.nas.hub import pytorch as hub
-
-    space = getattr(hub, config["space"], None)
-    if space is None:
-        raise NarbuildError(f"nni has no search space {config['space']!r}",
-                            "upgrade nni or re-crawl")
+        space = SOURCE.attribute("nni.nas.hub.pytorch", config["space"], "search space")
     model = space.load_searched_model(config["searched"], pretrained=False, download=False)
     size = config["image_size"]
     return Built(model, (make.image_batch(3, size, size),))

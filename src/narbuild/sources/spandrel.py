@@ -26,7 +26,6 @@ from functools import cache
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
-from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source, kwargs_of
 
 SOURCE = Source(
@@ -107,14 +106,10 @@ def _channels(cls: type, kwargs: dict[str, Any]) -> int:
 
 def build(config: dict[str, Any], step: str) -> Built:
     """The class with its defaults (plus the row's arguments), and one image."""
-    import importlib
 
     import torch
 
-    cls = getattr(importlib.import_module(config["module"]), config["class"], None)
-    if cls is None:
-        raise NarbuildError(f"spandrel has no model class {config['class']!r}",
-                            "upgrade spandrel or re-crawl")
+    cls = SOURCE.attribute(config["module"], config["class"], "model class")
     model = cls(**kwargs_of(config))
     channels, height, width = config["input_shape"]
     image = torch.rand(1, channels, height, width, requires_grad=True)

@@ -30,14 +30,12 @@ both with ``pip install --no-deps``; the ``tsai`` extra holds what their model c
 from __future__ import annotations
 
 import ast
-import importlib
 import importlib.metadata
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 from narbuild.crawler.base import manifest_row
-from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source, assigned
 
 TSAI_VERSION, FASTAI_VERSION = "1.0.1", "2.8.12"
@@ -102,10 +100,7 @@ def build(config: dict[str, Any], step: str) -> Built:
     """The architecture as tsai builds it for a learner, and one series."""
     import torch
 
-    arch = getattr(importlib.import_module(config["module"]), config["arch"], None)
-    if arch is None:
-        raise NarbuildError(f"tsai has no architecture {config['arch']!r}",
-                            "upgrade tsai or re-crawl")
+    arch = SOURCE.attribute(config["module"], config["arch"], "architecture")
     c_in, c_out, seq_len = config["c_in"], config["c_out"], config["seq_len"]
     if config["arch"].startswith("xresnet1d") and not config["arch"].endswith("plus"):
         model = arch(c_in, c_out)
