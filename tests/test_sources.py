@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 
 import pytest
 
@@ -33,6 +34,16 @@ def test_the_demo_traces_a_slice_of_every_offline_source():
 
     sliced = {pattern.partition(":")[0] for pattern in DEMO_MODELS}
     assert set(sources.offline_sources()) <= sliced
+
+
+def test_make_setup_installs_each_no_deps_pin_a_source_declares():
+    from pathlib import Path
+
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    installed = {pin for line in makefile.splitlines() if "--no-deps" in line
+                 for pin in re.findall(r'"([^"]+==[^"]+)"', line)}
+    declared = {pin for s in sources.all_sources() for pin in s.no_deps}
+    assert declared and declared == installed
 
 
 def _without(monkeypatch, package: str) -> None:

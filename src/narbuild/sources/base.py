@@ -35,7 +35,9 @@ class Source:
         text_steps: the ladder's text-only and text-model steps apply (transformers configs).
         distribution: the pip distribution, when its name is not the package's.
         id_prefix: the model-id prefix, when it is not the name (``hf-hub`` rows are ``hf:``).
-        install: the install command, when the extra alone does not install it.
+        install: the install command, when neither the extra nor ``no_deps`` says it.
+        no_deps: the pinned packages that ``make setup`` installs with ``pip install
+            --no-deps`` beside the extra (their declared pins conflict with this stack).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Source:
     distribution: str | None = None
     id_prefix: str | None = None
     install: str | None = None
+    no_deps: tuple[str, ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -63,6 +66,9 @@ class Source:
     def install_hint(self) -> str:
         if self.install:
             return self.install
+        if self.no_deps:
+            return (f"pip install 'narbuild[{self.extra}]' && pip install --no-deps "
+                    f"{' '.join(self.no_deps)} (or `make setup`)")
         if self.extra:
             return f"pip install 'narbuild[{self.extra}]' (or `make setup`)"
         return f"pip install {self.package}"

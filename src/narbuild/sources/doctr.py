@@ -41,16 +41,13 @@ from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source
 
-DOCTR_VERSION = "1.1.0"
-"""The release ``make setup`` installs (without its dependencies: see the module)."""
 SOURCE = Source(
     name="doctr", title="Mindee docTR OCR models (detection, recognition, classification)",
     package="doctr", offline=True, license="Apache-2.0", extra="doctr",
     distribution="python-doctr",
     family="the architecture's folder in doctr.models (differentiable_binarization, linknet, "
            "crnn, parseq, textnet, ...)",
-    install=f"pip install 'narbuild[doctr]' && pip install --no-deps python-doctr=={DOCTR_VERSION} "
-            "(or `make setup`)")
+    no_deps=("python-doctr==1.1.0",))
 
 TASKS: dict[str, str] = {
     "classification": "image-classification", "detection": "text-detection",

@@ -28,15 +28,12 @@ from typing import Any
 from narbuild.crawler.base import manifest_row
 from narbuild.sources.base import Built, Source
 
-PYLOCRON_VERSION = "0.3.0"
-"""The release ``make setup`` installs (without its dependencies: see the module)."""
 SOURCE = Source(
     name="holocron", title="Holocron model builders (holocron.models, pylocron on PyPI)",
     package="holocron", distribution="pylocron", offline=True, license="Apache-2.0",
     extra="holocron",
     family="the builder's module (holocron.models.classification.rexnet -> rexnet)",
-    install=f"pip install 'narbuild[holocron]' && pip install --no-deps "
-            f"pylocron=={PYLOCRON_VERSION} (or `make setup`)")
+    no_deps=("pylocron==0.3.0",))
 
 TASKS = {"classification": ("image-classification", 224),
          "segmentation": ("image-segmentation", 256),

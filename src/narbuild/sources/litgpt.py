@@ -28,15 +28,12 @@ from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source
 
-LITGPT_VERSION = "0.5.13"
-"""The release ``make setup`` installs (without its dependencies: see the module)."""
 SOURCE = Source(
     name="litgpt", title="Lightning AI litgpt named configs (published LLM checkpoints)",
     package="litgpt", offline=True, license="Apache-2.0", extra="litgpt",
     family="the config name without its size and tuning suffix (Llama-3.1-8B-Instruct -> "
            "llama-3.1)",
-    install=f"pip install 'narbuild[litgpt]' && pip install --no-deps litgpt=={LITGPT_VERSION} "
-            "(or `make setup`)")
+    no_deps=("litgpt==0.5.13",))
 
 SEQ_LEN = 32
 # Config fields that shape the graph, kept in the manifest row's metadata.

@@ -32,14 +32,11 @@ from typing import Any
 from narbuild.crawler.base import manifest_row
 from narbuild.sources.base import Built, Source, assigned
 
-NNI_VERSION = "3.0"
-"""The release ``make setup`` installs (without its dependencies: see the module)."""
 SOURCE = Source(
     name="nni", title="NNI NAS hub: published searched architectures (nni.nas.hub.pytorch)",
     package="nni", offline=True, license="MIT", extra="nni",
     family="the search space the architecture was found in (ProxylessNAS -> proxylessnas)",
-    install=f"pip install 'narbuild[nni]' && pip install --no-deps nni=={NNI_VERSION} "
-            "(or `make setup`)")
+    no_deps=("nni==3.0",))
 
 SPACES = (("acenas-", "ProxylessNAS"), ("proxyless-", "ProxylessNAS"),
           ("mobilenetv3-", "MobileNetV3Space"), ("cream-", "MobileNetV3Space"),

@@ -39,14 +39,11 @@ from narbuild.crawler.base import manifest_row
 from narbuild.errors import NarbuildError
 from narbuild.sources.base import Built, Source, unknown_id
 
-TORCHTITAN_VERSION = "0.3.0"
-"""The release ``make setup`` installs (without its dependencies: see the module)."""
 SOURCE = Source(
     name="torchtitan", title="torchtitan model registry (model x flavor)",
     package="torchtitan", offline=True, license="BSD-3-Clause", extra="torchtitan",
     family="the model package in torchtitan.models (llama3, deepseek_v3, qwen3, gpt_oss, ...)",
-    install=f"pip install 'narbuild[torchtitan]' && pip install --no-deps "
-            f"torchtitan=={TORCHTITAN_VERSION} (or `make setup`)")
+    no_deps=("torchtitan==0.3.0",))
 
 SEQ_LEN = 32
 FLUX_IMAGE_TOKENS, FLUX_TEXT_TOKENS = 64, 16

@@ -38,15 +38,12 @@ from typing import Any
 from narbuild.crawler.base import manifest_row
 from narbuild.sources.base import Built, Source, assigned
 
-TSAI_VERSION, FASTAI_VERSION = "1.0.1", "2.8.12"
-"""The releases ``make setup`` installs (without their dependencies: see the module)."""
 SOURCE = Source(
     name="tsai", title="timeseriesAI tsai time-series architectures (all_arch_names)",
     package="tsai", offline=True, license="Apache-2.0", extra="tsai",
     family="the tsai.models module of the architecture, without 'Plus' (InceptionTimePlus -> "
            "inceptiontime)",
-    install=f"pip install 'narbuild[tsai]' && pip install --no-deps tsai=={TSAI_VERSION} "
-            f"fastai=={FASTAI_VERSION} (or `make setup`)")
+    no_deps=("tsai==1.0.1", "fastai==2.8.12"))
 
 CHANNELS, SEQ_LEN, CLASSES = 3, 128, 5
 """The series every model is built for: 3 variables, 128 steps, 5 classes."""
