@@ -9,7 +9,6 @@ particular to one source (its listing rule, inputs, published parameter counts) 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from typing import NamedTuple
 
@@ -44,8 +43,7 @@ SLOW = ["spandrel", "braindecode", "holocron", "tsai", "torchaudio", "doctr", "t
 
 
 def _installed(source: str):
-    package = sources.get(source).SOURCE.package
-    return pytest.mark.skipif(importlib.util.find_spec(package) is None,
+    return pytest.mark.skipif(not sources.available(source),
                               reason=f"the {source} extra is not installed")
 
 
